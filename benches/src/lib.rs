@@ -1,0 +1,1 @@
+//! Benchmark support: realistic data generators shared by the criterion benchmarks and the end-to-end tool.

@@ -1,0 +1,1 @@
+//! PromQL and MetricsQL: lexer, parser, AST, evaluator and functions over a small data-access trait.

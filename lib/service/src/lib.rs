@@ -1,0 +1,1 @@
+//! What every process of the cluster shares: VictoriaMetrics-style flags, HTTP serving, self-metrics, signals.

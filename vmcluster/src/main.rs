@@ -1,0 +1,3 @@
+//! The vmcluster binary.
+
+fn main() {}

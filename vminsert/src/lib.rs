@@ -1,0 +1,1 @@
+//! vminsert library: configuration and `run`, so tests and the local launcher can start it in-process.

@@ -1,0 +1,3 @@
+//! The vminsert binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! vmselect library: configuration and `run`, so tests and the local launcher can start it in-process.

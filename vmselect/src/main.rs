@@ -1,0 +1,3 @@
+//! The vmselect binary.
+
+fn main() {}

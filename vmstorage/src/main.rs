@@ -1,0 +1,3 @@
+//! The vmstorage binary.
+
+fn main() {}
