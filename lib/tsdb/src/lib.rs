@@ -1,7 +1,13 @@
 //! The storage engine: codecs, the mergeset series index, columnar data parts, the write-ahead
 //! log, background merges, retention, deduplication and search. No networking.
 
+pub mod clock;
+pub mod encoding;
+pub mod error;
+pub mod fs;
 pub mod metric_name;
 pub mod tsid;
+pub mod wal;
 
+pub use error::{Error, Result};
 pub use tsid::{Tenant, Tsid};

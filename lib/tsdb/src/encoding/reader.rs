@@ -1,0 +1,187 @@
+//! One bounds-checked reader for untrusted bytes: every read either returns the value or a
+//! [`DecodeError`] that says what was being read and at which offset. No ad-hoc slicing.
+
+use thiserror::Error;
+
+use super::varint::{get_uvarint, zigzag_decode};
+
+/// A read past the end, or a malformed value, at a byte offset of the input.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("cannot read {what} at byte {offset}: {problem}")]
+pub struct DecodeError {
+    /// What was being read, e.g. `"block header"`.
+    pub what: &'static str,
+    /// Offset from the start of the reader's input.
+    pub offset: usize,
+    /// What went wrong, e.g. `"need 8 bytes, 3 left"`.
+    pub problem: String,
+}
+
+/// A cursor over a byte slice that never reads out of bounds.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    src: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading at the first byte of `src`.
+    pub fn new(src: &'a [u8]) -> Self {
+        Self { src, pos: 0 }
+    }
+
+    /// Bytes consumed so far.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// Bytes left.
+    pub fn remaining(&self) -> usize {
+        self.src.len() - self.pos
+    }
+
+    /// Whether every byte was consumed.
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// The unread bytes, without consuming them.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.src[self.pos..]
+    }
+
+    fn err(&self, what: &'static str, problem: String) -> DecodeError {
+        DecodeError {
+            what,
+            offset: self.pos,
+            problem,
+        }
+    }
+
+    /// Reads `n` bytes.
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(self.err(what, format!("need {n} bytes, {} left", self.remaining())));
+        }
+        let out = &self.src[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    /// Reads a fixed-size array.
+    pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        let b = self.bytes(N, what)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(b);
+        Ok(out)
+    }
+
+    /// Reads one byte.
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    /// Reads a little-endian `u32`.
+    pub fn u32_le(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    /// Reads a little-endian `u64`.
+    pub fn u64_le(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    /// Reads a little-endian `i64`.
+    pub fn i64_le(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        Ok(i64::from_le_bytes(self.array(what)?))
+    }
+
+    /// Reads a big-endian `u32`.
+    pub fn u32_be(&mut self, what: &'static str) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(what)?))
+    }
+
+    /// Reads a big-endian `u64`.
+    pub fn u64_be(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array(what)?))
+    }
+
+    /// Reads an unsigned LEB128 varint.
+    pub fn uvarint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        match get_uvarint(self.rest()) {
+            Some((v, n)) => {
+                self.pos += n;
+                Ok(v)
+            }
+            None => Err(self.err(what, "truncated or overlong varint".to_owned())),
+        }
+    }
+
+    /// Reads a zigzag varint.
+    pub fn varint(&mut self, what: &'static str) -> Result<i64, DecodeError> {
+        self.uvarint(what).map(zigzag_decode)
+    }
+
+    /// Reads an unsigned varint that must fit in `usize` and not exceed `max`: for lengths and
+    /// counts, so that a hostile length never drives an allocation.
+    pub fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
+        let start = self.pos;
+        let v = self.uvarint(what)?;
+        match usize::try_from(v) {
+            Ok(n) if n <= max => Ok(n),
+            _ => Err(DecodeError {
+                what,
+                offset: start,
+                problem: format!("{v} exceeds limit {max}"),
+            }),
+        }
+    }
+
+    /// Reads a varint length, then that many bytes.
+    pub fn len_prefixed(&mut self, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        let n = self.len(self.remaining(), what)?;
+        self.bytes(n, what)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::varint::{put_uvarint, put_varint};
+
+    #[test]
+    fn reads_in_bounds_and_reports_where_it_stopped() {
+        let mut buf = vec![7u8];
+        buf.extend_from_slice(&0xdead_beef_u32.to_le_bytes());
+        put_varint(&mut buf, -5);
+        put_uvarint(&mut buf, 3);
+        buf.extend_from_slice(b"abc");
+        let mut r = Reader::new(&buf);
+        assert_eq!(r.u8("tag").unwrap(), 7);
+        assert_eq!(r.u32_le("word").unwrap(), 0xdead_beef);
+        assert_eq!(r.varint("delta").unwrap(), -5);
+        assert_eq!(r.len_prefixed("name").unwrap(), b"abc");
+        assert!(r.is_empty());
+        let e = r.u64_le("count").unwrap_err();
+        assert_eq!(e.offset, buf.len());
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "cannot read count at byte {}: need 8 bytes, 0 left",
+                buf.len()
+            )
+        );
+    }
+
+    #[test]
+    fn hostile_lengths_are_refused_before_allocation() {
+        let mut buf = Vec::new();
+        put_uvarint(&mut buf, u64::MAX);
+        let mut r = Reader::new(&buf);
+        let e = r.len(1 << 20, "item count").unwrap_err();
+        assert_eq!(e.offset, 0);
+        assert!(e.problem.contains("exceeds limit"), "{e}");
+        let mut r = Reader::new(&[5, 1, 2]);
+        assert!(r.len_prefixed("name").is_err());
+    }
+}
