@@ -1,7 +1,10 @@
 //! Client and server over real sockets on 127.0.0.1: inserts, streamed selects, errors, node
 //! failure and recovery, graceful stop.
 
-#![allow(clippy::unwrap_used, reason = "a test fails loudly on any unexpected error")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "a test fails loudly on any unexpected error"
+)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -1,0 +1,120 @@
+//! Group commit towards one storage node.
+//!
+//! Concurrent HTTP requests append their rows to the node's pending batch and wait. A few
+//! sender tasks per node take whatever is pending, send it as one batch, and wake every request
+//! whose rows it carried with the node's answer. While one batch is in flight the next one
+//! fills, so the "answer only after every copy is acknowledged" rule costs latency, not
+//! throughput.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rpc::RpcError;
+use rpc::client::NodeClient;
+use rpc::row_batch::RowBatchWriter;
+use service::metrics::{Counter, Histogram, LATENCY_BUCKETS, Registry};
+use tokio::sync::{Notify, oneshot};
+
+/// The node's answer for the rows of one enqueue call.
+pub type Ack = oneshot::Receiver<Result<(), RpcError>>;
+
+#[derive(Default)]
+struct Pending {
+    batch: RowBatchWriter,
+    waiters: Vec<oneshot::Sender<Result<(), RpcError>>>,
+}
+
+/// Batches rows for one storage node and sends them.
+pub struct NodeWriter {
+    client: Arc<NodeClient>,
+    pending: Mutex<Pending>,
+    wake: Notify,
+    timeout: Duration,
+    rows_sent: Arc<Counter>,
+    send_errors: Arc<Counter>,
+    send_seconds: Arc<Histogram>,
+}
+
+impl NodeWriter {
+    /// A writer for `client`'s node; `timeout` bounds each send.
+    pub fn new(client: Arc<NodeClient>, timeout: Duration, metrics: &Registry) -> Arc<Self> {
+        let addr = client.addr().to_owned();
+        Arc::new(Self {
+            client,
+            pending: Mutex::new(Pending::default()),
+            wake: Notify::new(),
+            timeout,
+            rows_sent: metrics.counter(&format!("vm_rpc_rows_sent_total{{addr=\"{addr}\"}}")),
+            send_errors: metrics.counter(&format!("vm_rpc_send_errors_total{{addr=\"{addr}\"}}")),
+            send_seconds: metrics.histogram(
+                &format!("vm_rpc_send_duration_seconds{{addr=\"{addr}\"}}"),
+                LATENCY_BUCKETS,
+            ),
+        })
+    }
+
+    /// The node's client.
+    pub fn client(&self) -> &NodeClient {
+        &self.client
+    }
+
+    /// Lets `fill` append rows to the pending batch; the returned [`Ack`] resolves when the batch
+    /// that carries them is acknowledged or has failed.
+    pub fn enqueue(&self, fill: impl FnOnce(&mut RowBatchWriter)) -> Ack {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+            fill(&mut p.batch);
+            p.waiters.push(tx);
+        }
+        self.wake.notify_one();
+        rx
+    }
+
+    /// Starts `senders` sender tasks on the current runtime.
+    pub fn start(self: &Arc<Self>, senders: usize) {
+        for _ in 0..senders.max(1) {
+            let me = Arc::clone(self);
+            tokio::spawn(async move { me.sender_loop().await });
+        }
+    }
+
+    async fn sender_loop(&self) {
+        loop {
+            self.wake.notified().await;
+            loop {
+                let taken = {
+                    let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+                    if p.waiters.is_empty() {
+                        None
+                    } else {
+                        Some((p.batch.take(), std::mem::take(&mut p.waiters)))
+                    }
+                };
+                let Some((batch, waiters)) = taken else { break };
+                // Another sender may take the next batch meanwhile.
+                self.wake.notify_one();
+                let start = Instant::now();
+                let res = if batch.is_empty() {
+                    Ok(0)
+                } else {
+                    self.client.insert(&batch, self.timeout).await
+                };
+                self.send_seconds.observe_since(start);
+                let res = match res {
+                    Ok(rows) => {
+                        self.rows_sent.add(rows);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.send_errors.inc();
+                        Err(e)
+                    }
+                };
+                for w in waiters {
+                    let _ = w.send(res.clone());
+                }
+            }
+        }
+    }
+}
