@@ -1,0 +1,1 @@
+//! The PromQL test-script runner.
