@@ -1,1 +1,3 @@
-//! x
+//! Integration tests of the `promql` crate, compiled as one binary.
+
+mod conformance;
