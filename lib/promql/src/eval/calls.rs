@@ -239,7 +239,7 @@ impl Evaluator<'_> {
             });
             groups[gi].1.push((bound, si));
         }
-        if !fraction && !groups.is_empty() {
+        if !fraction {
             if let Some(q) = p1.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
                 self.sh.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}{}", format_go_float(*q), self.sh.pos(c.args[0].pos)));
             }

@@ -107,7 +107,13 @@ impl Evaluator<'_> {
         Ok(series
             .into_iter()
             .map(|s| {
-                let mut out = Series { labels: s.labels, timestamps: Vec::new(), values: Vec::new() };
+                // A name-dropping function inside the subquery is applied now: the points of a
+                // subquery are a new series.
+                let mut labels = s.labels;
+                if s.drop_name {
+                    labels.remove(crate::labels::METRIC_NAME);
+                }
+                let mut out = Series { labels, timestamps: Vec::new(), values: Vec::new() };
                 for (i, v) in s.values.into_iter().enumerate() {
                     if !is_absent(v) {
                         out.timestamps.push(inner.ts(i));

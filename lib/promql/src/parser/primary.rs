@@ -301,8 +301,10 @@ impl Parser<'_> {
             }
             _ => false,
         };
-        let Tok::Number(v) = *self.tok() else {
-            return Err(self.unexpected("a timestamp, start() or end()"));
+        let v = match *self.tok() {
+            Tok::Number(v) => v,
+            Tok::Duration(ms) => ms as f64 / 1000.0,
+            _ => return Err(self.unexpected("a timestamp, start() or end()")),
         };
         self.advance();
         let v = if neg { -v } else { v };

@@ -426,9 +426,13 @@ fn value_items(s: &str) -> Vec<&str> {
     out
 }
 
+/// A float in series notation: no hex (`0x10` means "0 repeated 11 times"), durations as
+/// seconds.
 fn parse_value(s: &str) -> Option<f64> {
-    if let Some(v) = parse_go_float(s) {
-        return Some(v);
+    if !s.contains(['x', 'X']) {
+        if let Some(v) = parse_go_float(s) {
+            return Some(v);
+        }
     }
     let (neg, body) = match s.strip_prefix('-') {
         Some(b) => (true, b),
