@@ -34,6 +34,9 @@ pub struct EngineConfig {
     pub timeout: Option<Duration>,
     /// Threads used to spread work across series (default: available cores).
     pub threads: usize,
+    /// Prometheus 2 window semantics: range selector windows and the lookback window include
+    /// their left boundary (`[t-range, t]`). Prometheus 3 (the default, `false`) excludes it.
+    pub left_closed_windows: bool,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +50,7 @@ impl Default for EngineConfig {
             max_memory_bytes: None,
             timeout: Some(Duration::from_secs(120)),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            left_closed_windows: false,
         }
     }
 }

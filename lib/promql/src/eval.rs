@@ -152,6 +152,11 @@ impl Shared<'_> {
         self.add_memory((n * (steps * 8 + 64)) as u64)
     }
 
+    /// 1 when windows exclude their left boundary (Prometheus 3), 0 when they include it.
+    pub fn open(&self) -> i64 {
+        i64::from(!self.cfg.left_closed_windows)
+    }
+
     /// ` (line:col)` of a node, as annotations end.
     pub fn pos(&self, pos: Pos) -> String {
         format!(" ({})", pos.line_col(self.query))

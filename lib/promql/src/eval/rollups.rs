@@ -28,7 +28,7 @@ impl Evaluator<'_> {
                 let sel = &m.selector;
                 let at = sel.at.map(|a| self.sh.at_ms(a));
                 let (first, last) = at.map_or((st.start, st.end()), |t| (t, t));
-                let mint = first - sel.offset_ms - range_ms + 1;
+                let mint = first - sel.offset_ms - range_ms + self.sh.open();
                 let maxt = last - sel.offset_ms;
                 let hints = SelectHints {
                     start_ms: mint,
@@ -74,8 +74,9 @@ impl Evaluator<'_> {
         let name = call.func.name;
         let drop_name = !(call.func.keeps_metric_name() || call.keep_metric_names);
         let work: usize = src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
+        let closed = self.sh.cfg.left_closed_windows;
         let results = self.sh.par_map(&src.series, work, |s| {
-            let values = rollup_series(s, &src, f, &params, st)?;
+            let values = rollup_series(s, &src, f, &params, st, closed)?;
             Ok(StepSeries { labels: s.labels.clone(), values, drop_name })
         })?;
         let out: Vec<StepSeries> = results.into_iter().filter(|s| !s.is_empty()).collect();
@@ -103,7 +104,7 @@ impl Evaluator<'_> {
 }
 
 /// One series through the rollup at every step.
-fn rollup_series(s: &Series, src: &Source, f: RollupFn, params: &[Vec<f64>], st: Steps) -> Result<Vec<f64>, QueryError> {
+fn rollup_series(s: &Series, src: &Source, f: RollupFn, params: &[Vec<f64>], st: Steps, closed: bool) -> Result<Vec<f64>, QueryError> {
     let mut values = Vec::with_capacity(st.n);
     let mut scratch = Vec::new();
     let mut step_params = vec![0.0; params.len()];
@@ -116,7 +117,7 @@ fn rollup_series(s: &Series, src: &Source, f: RollupFn, params: &[Vec<f64>], st:
         while hi < ts.len() && ts[hi] <= end {
             hi += 1;
         }
-        while lo < hi && ts[lo] <= start {
+        while lo < hi && (ts[lo] < start || (!closed && ts[lo] == start)) {
             lo += 1;
         }
         if lo >= hi {

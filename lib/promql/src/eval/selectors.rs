@@ -45,12 +45,14 @@ impl Evaluator<'_> {
     pub(super) fn eval_selector(&self, sel: &VectorSelector, st: Steps, timestamps: bool) -> Result<Vec<StepSeries>, QueryError> {
         let (first, last, fixed) = self.selector_times(sel.at, st);
         let lookback = self.sh.cfg.lookback_delta_ms;
-        let mint = first - sel.offset_ms - lookback + 1;
+        let mint = first - sel.offset_ms - lookback + self.sh.open();
         let maxt = last - sel.offset_ms;
         let hints = SelectHints { start_ms: mint, end_ms: maxt, step_ms: if st.n > 1 { st.step } else { 0 }, ..SelectHints::default() };
         let raw = self.fetch(sel, mint, maxt, hints)?;
         self.sh.alloc_series(raw.len(), st.n)?;
         let work = raw.iter().map(|s| s.values.len()).sum::<usize>() + raw.len() * st.n;
+        // A sample exactly `lookback` old is out of the window (Prometheus 3) or in it (2).
+        let lookback = lookback + 1 - self.sh.open();
         let out = self.sh.par_map(&raw, work, |s| {
             let mut values = Vec::with_capacity(st.n);
             if fixed {
@@ -72,8 +74,9 @@ impl Evaluator<'_> {
         let range = window_ms(m.range, st);
         let t = m.selector.at.map_or(t, |a| self.sh.at_ms(a));
         let end = t - m.selector.offset_ms;
-        let raw = self.fetch(&m.selector, end - range + 1, end, SelectHints { start_ms: end - range + 1, end_ms: end, range_ms: range, ..SelectHints::default() })?;
-        Ok(raw.into_iter().map(|s| window_of(&s, end - range, end)).filter(|s| !s.values.is_empty()).collect())
+        let mint = end - range + self.sh.open();
+        let raw = self.fetch(&m.selector, mint, end, SelectHints { start_ms: mint, end_ms: end, range_ms: range, ..SelectHints::default() })?;
+        Ok(raw.into_iter().map(|s| window_of(&s, mint - 1, end)).filter(|s| !s.values.is_empty()).collect())
     }
 
     /// Raw points of a subquery in its window at `t` (for a top-level subquery).
@@ -82,7 +85,7 @@ impl Evaluator<'_> {
         let raw = self.subquery_raw(sq, single)?;
         let t = sq.at.map_or(t, |a| self.sh.at_ms(a));
         let end = t - sq.offset_ms;
-        Ok(raw.into_iter().map(|s| window_of(&s, end - sq.range_ms, end)).filter(|s| !s.values.is_empty()).collect())
+        Ok(raw.into_iter().map(|s| window_of(&s, end - sq.range_ms - 1 + self.sh.open(), end)).filter(|s| !s.values.is_empty()).collect())
     }
 
     /// Evaluates a subquery's inner expression at its own aligned steps, covering every window
@@ -94,7 +97,7 @@ impl Evaluator<'_> {
         let to = last - sq.offset_ms;
         // First step-aligned time after `from`, with Go's truncating division.
         let mut start = step * (from / step);
-        if start <= from {
+        if start < from || (start == from && !self.sh.cfg.left_closed_windows) {
             start += step;
         }
         if to < start {
