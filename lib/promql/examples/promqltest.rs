@@ -12,11 +12,22 @@ fn main() {
     };
     let only: Option<usize> = args.get(2).and_then(|l| l.parse().ok());
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
-    let engine = Engine::new(EngineConfig { max_samples: None, ..EngineConfig::default() });
-    let skip = |ev: &EvalCmd| only.filter(|l| *l != ev.line).map(|_| "not selected".to_string());
+    let engine = Engine::new(EngineConfig {
+        max_samples: None,
+        ..EngineConfig::default()
+    });
+    let skip = |ev: &EvalCmd| {
+        only.filter(|l| *l != ev.line)
+            .map(|_| "not selected".to_string())
+    };
     let report = run_script(&engine, &text, &skip).unwrap_or_else(|e| panic!("{path}: {e}"));
     for f in &report.failures {
         println!("FAIL line {}: {}\n    {}", f.line, f.query, f.message);
     }
-    println!("{} passed, {} failed, {} skipped", report.passed, report.failures.len(), report.skipped_total());
+    println!(
+        "{} passed, {} failed, {} skipped",
+        report.passed,
+        report.failures.len(),
+        report.skipped_total()
+    );
 }

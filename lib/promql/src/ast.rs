@@ -217,7 +217,10 @@ impl BinOp {
 
     /// Comparison operators (`==`, `!=`, `>`, `<`, `>=`, `<=`).
     pub fn is_comparison(self) -> bool {
-        matches!(self, BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le)
+        matches!(
+            self,
+            BinOp::Eq | BinOp::Ne | BinOp::Gt | BinOp::Lt | BinOp::Ge | BinOp::Le
+        )
     }
 
     /// Set operators (`and`, `or`, `unless`).
@@ -227,7 +230,16 @@ impl BinOp {
 
     /// Arithmetic operators, which drop the metric name.
     pub fn is_arithmetic(self) -> bool {
-        matches!(self, BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod | BinOp::Pow | BinOp::Atan2)
+        matches!(
+            self,
+            BinOp::Add
+                | BinOp::Sub
+                | BinOp::Mul
+                | BinOp::Div
+                | BinOp::Mod
+                | BinOp::Pow
+                | BinOp::Atan2
+        )
     }
 
     /// Precedence, higher binds tighter (MetricsQL's `default` lowest, then `if`/`ifnot`).
@@ -365,7 +377,9 @@ impl AggOp {
     /// The parameter type, for the operators that take one.
     pub fn param_type(self) -> Option<ValueType> {
         match self {
-            AggOp::Topk | AggOp::Bottomk | AggOp::Quantile | AggOp::Limitk => Some(ValueType::Scalar),
+            AggOp::Topk | AggOp::Bottomk | AggOp::Quantile | AggOp::Limitk => {
+                Some(ValueType::Scalar)
+            }
             AggOp::CountValues => Some(ValueType::String),
             _ => None,
         }
@@ -408,7 +422,9 @@ impl Expr {
             ExprKind::Matrix(_) | ExprKind::Subquery(_) => ValueType::Matrix,
             ExprKind::Paren(e) | ExprKind::Neg(e) => e.value_type(),
             ExprKind::Binary(b) => {
-                if b.lhs.value_type() == ValueType::Scalar && b.rhs.value_type() == ValueType::Scalar {
+                if b.lhs.value_type() == ValueType::Scalar
+                    && b.rhs.value_type() == ValueType::Scalar
+                {
                     ValueType::Scalar
                 } else {
                     ValueType::Vector
@@ -431,7 +447,10 @@ impl Expr {
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);
         match &self.kind {
-            ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Selector(_) | ExprKind::Matrix(_) => {}
+            ExprKind::Number(_)
+            | ExprKind::String(_)
+            | ExprKind::Selector(_)
+            | ExprKind::Matrix(_) => {}
             ExprKind::Subquery(s) => s.expr.walk(f),
             ExprKind::Paren(e) | ExprKind::Neg(e) => e.walk(f),
             ExprKind::Binary(b) => {
@@ -452,7 +471,10 @@ impl Expr {
     pub fn walk_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
         f(self);
         match &mut self.kind {
-            ExprKind::Number(_) | ExprKind::String(_) | ExprKind::Selector(_) | ExprKind::Matrix(_) => {}
+            ExprKind::Number(_)
+            | ExprKind::String(_)
+            | ExprKind::Selector(_)
+            | ExprKind::Matrix(_) => {}
             ExprKind::Subquery(s) => s.expr.walk_mut(f),
             ExprKind::Paren(e) | ExprKind::Neg(e) => e.walk_mut(f),
             ExprKind::Binary(b) => {
@@ -480,7 +502,15 @@ pub fn format_duration(ms: i64) -> String {
     if ms < 0 {
         out.push('-');
     }
-    for (unit, size) in [("y", 31_536_000_000u64), ("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)] {
+    for (unit, size) in [
+        ("y", 31_536_000_000u64),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ] {
         if rest >= size {
             out.push_str(&format!("{}{unit}", rest / size));
             rest %= size;
@@ -490,8 +520,15 @@ pub fn format_duration(ms: i64) -> String {
 }
 
 fn fmt_label_name(name: &str) -> String {
-    let plain = name.chars().enumerate().all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
-    if plain && !name.is_empty() { name.to_string() } else { crate::labels::quote(name) }
+    let plain = name
+        .chars()
+        .enumerate()
+        .all(|(i, c)| c == '_' || c.is_ascii_alphabetic() || (i > 0 && c.is_ascii_digit()));
+    if plain && !name.is_empty() {
+        name.to_string()
+    } else {
+        crate::labels::quote(name)
+    }
 }
 
 fn fmt_mods(f: &mut fmt::Formatter<'_>, offset_ms: i64, at: &Option<At>) -> fmt::Result {
@@ -515,8 +552,19 @@ impl fmt::Display for VectorSelector {
         let rest: Vec<String> = self
             .matchers
             .iter()
-            .filter(|m| !(self.name.is_some() && m.name == METRIC_NAME && m.kind == crate::labels::MatchKind::Eq))
-            .map(|m| format!("{}{}{}", fmt_label_name(&m.name), m.kind.as_str(), crate::labels::quote(&m.value)))
+            .filter(|m| {
+                !(self.name.is_some()
+                    && m.name == METRIC_NAME
+                    && m.kind == crate::labels::MatchKind::Eq)
+            })
+            .map(|m| {
+                format!(
+                    "{}{}{}",
+                    fmt_label_name(&m.name),
+                    m.kind.as_str(),
+                    crate::labels::quote(&m.value)
+                )
+            })
             .collect();
         if !rest.is_empty() || self.name.is_none() {
             write!(f, "{{{}}}", rest.join(", "))?;
@@ -568,11 +616,36 @@ impl fmt::Display for Expr {
                 }
                 if let Some(m) = &b.matching {
                     if m.on || !m.labels.is_empty() {
-                        write!(f, " {}({})", if m.on { "on" } else { "ignoring" }, m.labels.iter().map(|l| fmt_label_name(l)).collect::<Vec<_>>().join(", "))?;
+                        write!(
+                            f,
+                            " {}({})",
+                            if m.on { "on" } else { "ignoring" },
+                            m.labels
+                                .iter()
+                                .map(|l| fmt_label_name(l))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )?;
                     }
                     match m.card {
-                        Card::ManyToOne => write!(f, " group_left({})", m.include.iter().map(|l| fmt_label_name(l)).collect::<Vec<_>>().join(", "))?,
-                        Card::OneToMany => write!(f, " group_right({})", m.include.iter().map(|l| fmt_label_name(l)).collect::<Vec<_>>().join(", "))?,
+                        Card::ManyToOne => write!(
+                            f,
+                            " group_left({})",
+                            m.include
+                                .iter()
+                                .map(|l| fmt_label_name(l))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )?,
+                        Card::OneToMany => write!(
+                            f,
+                            " group_right({})",
+                            m.include
+                                .iter()
+                                .map(|l| fmt_label_name(l))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )?,
                         _ => {}
                     }
                 }
@@ -581,7 +654,16 @@ impl fmt::Display for Expr {
             ExprKind::Aggregate(a) => {
                 f.write_str(a.op.as_str())?;
                 if a.without || !a.grouping.is_empty() {
-                    write!(f, " {} ({})", if a.without { "without" } else { "by" }, a.grouping.iter().map(|l| fmt_label_name(l)).collect::<Vec<_>>().join(", "))?;
+                    write!(
+                        f,
+                        " {} ({})",
+                        if a.without { "without" } else { "by" },
+                        a.grouping
+                            .iter()
+                            .map(|l| fmt_label_name(l))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )?;
                 }
                 f.write_str(" (")?;
                 if let Some(p) = &a.param {
@@ -613,7 +695,13 @@ mod tests {
 
     #[test]
     fn durations_format() {
-        for (ms, want) in [(0, "0s"), (90 * 60_000, "1h30m"), (1500, "1s500ms"), (-300_000, "-5m"), (86_400_000 * 8, "1w1d")] {
+        for (ms, want) in [
+            (0, "0s"),
+            (90 * 60_000, "1h30m"),
+            (1500, "1s500ms"),
+            (-300_000, "-5m"),
+            (86_400_000 * 8, "1w1d"),
+        ] {
             assert_eq!(format_duration(ms), want);
         }
     }

@@ -161,33 +161,75 @@ impl Engine {
     }
 
     /// Evaluates `query` at `time_ms`.
-    pub fn instant(&self, querier: &dyn Querier, query: &str, time_ms: i64) -> Result<QueryResult, QueryError> {
+    pub fn instant(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
         self.instant_expr(querier, &expr, query, time_ms)
     }
 
     /// Evaluates `query` at `start_ms, start_ms + step_ms, ..., end_ms`.
-    pub fn range(&self, querier: &dyn Querier, query: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<QueryResult, QueryError> {
+    pub fn range(
+        &self,
+        querier: &dyn Querier,
+        query: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         let expr = parse(query)?;
         self.range_expr(querier, &expr, query, start_ms, end_ms, step_ms)
     }
 
     /// Evaluates a parsed expression at `time_ms`; `text` is used for annotation positions.
-    pub fn instant_expr(&self, querier: &dyn Querier, expr: &Expr, text: &str, time_ms: i64) -> Result<QueryResult, QueryError> {
-        let st = Steps { start: time_ms, step: 1, n: 1, implicit_window: self.cfg.lookback_delta_ms };
+    pub fn instant_expr(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        text: &str,
+        time_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
+        let st = Steps {
+            start: time_ms,
+            step: 1,
+            n: 1,
+            implicit_window: self.cfg.lookback_delta_ms,
+        };
         let sh = self.shared(querier, text, time_ms, time_ms, false);
         let value = Evaluator { sh: &sh }.eval(expr, st)?;
         let value = match value {
-            Value::Scalar(v) => QueryValue::Scalar { t: time_ms, v: v.first().copied().unwrap_or(f64::NAN) },
+            Value::Scalar(v) => QueryValue::Scalar {
+                t: time_ms,
+                v: v.first().copied().unwrap_or(f64::NAN),
+            },
             Value::String(s) => QueryValue::String { t: time_ms, v: s },
             Value::Vector(series) => QueryValue::Vector(
                 eval::finish_names(series)?
                     .into_iter()
-                    .filter_map(|s| s.values.first().copied().filter(|v| !is_absent(*v)).map(|v| Sample { labels: s.labels, t: time_ms, v }))
+                    .filter_map(|s| {
+                        s.values
+                            .first()
+                            .copied()
+                            .filter(|v| !is_absent(*v))
+                            .map(|v| Sample {
+                                labels: s.labels,
+                                t: time_ms,
+                                v,
+                            })
+                    })
                     .collect(),
             ),
             Value::Matrix(series) => {
-                let mut m: Vec<RangeSeries> = series.into_iter().map(|s| RangeSeries { labels: s.labels, points: s.timestamps.into_iter().zip(s.values).collect() }).collect();
+                let mut m: Vec<RangeSeries> = series
+                    .into_iter()
+                    .map(|s| RangeSeries {
+                        labels: s.labels,
+                        points: s.timestamps.into_iter().zip(s.values).collect(),
+                    })
+                    .collect();
                 m.sort_by(|a, b| a.labels.cmp(&b.labels));
                 QueryValue::Matrix(m)
             }
@@ -196,36 +238,79 @@ impl Engine {
     }
 
     /// Evaluates a parsed expression over a time range; `text` is used for annotation positions.
-    pub fn range_expr(&self, querier: &dyn Querier, expr: &Expr, text: &str, start_ms: i64, end_ms: i64, step_ms: i64) -> Result<QueryResult, QueryError> {
+    pub fn range_expr(
+        &self,
+        querier: &dyn Querier,
+        expr: &Expr,
+        text: &str,
+        start_ms: i64,
+        end_ms: i64,
+        step_ms: i64,
+    ) -> Result<QueryResult, QueryError> {
         if step_ms <= 0 {
             return Err(QueryError::BadData("zero or negative query resolution step widths are not accepted. Try a positive integer".into()));
         }
         if end_ms < start_ms {
-            return Err(QueryError::BadData("end timestamp must not be before start time".into()));
+            return Err(QueryError::BadData(
+                "end timestamp must not be before start time".into(),
+            ));
         }
         let t = expr.value_type();
         if t != ValueType::Vector && t != ValueType::Scalar {
-            return Err(QueryError::BadData(format!("invalid expression type {:?} for range query, must be Scalar or instant Vector", t.documented())));
+            return Err(QueryError::BadData(format!(
+                "invalid expression type {:?} for range query, must be Scalar or instant Vector",
+                t.documented()
+            )));
         }
         let n = ((end_ms - start_ms) / step_ms) as usize + 1;
-        let st = Steps { start: start_ms, step: step_ms, n, implicit_window: step_ms };
+        let st = Steps {
+            start: start_ms,
+            step: step_ms,
+            n,
+            implicit_window: step_ms,
+        };
         let sh = self.shared(querier, text, start_ms, end_ms, start_ms != end_ms);
         sh.check_points(n)?;
         let value = Evaluator { sh: &sh }.eval(expr, st)?;
         let mut out: Vec<RangeSeries> = match value {
-            Value::Scalar(v) => vec![RangeSeries { labels: Labels::empty(), points: v.into_iter().enumerate().map(|(i, v)| (st.ts(i), v)).collect() }],
+            Value::Scalar(v) => vec![RangeSeries {
+                labels: Labels::empty(),
+                points: v
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, v)| (st.ts(i), v))
+                    .collect(),
+            }],
             Value::Vector(series) => eval::finish_names(series)?
                 .into_iter()
-                .map(|s| RangeSeries { labels: s.labels, points: s.values.into_iter().enumerate().filter(|(_, v)| !is_absent(*v)).map(|(i, v)| (st.ts(i), v)).collect() })
+                .map(|s| RangeSeries {
+                    labels: s.labels,
+                    points: s
+                        .values
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(_, v)| !is_absent(*v))
+                        .map(|(i, v)| (st.ts(i), v))
+                        .collect(),
+                })
                 .filter(|s| !s.points.is_empty())
                 .collect(),
-            Value::String(_) | Value::Matrix(_) => panic!("invariant broken: range query of a non-vector type passed the type check"),
+            Value::String(_) | Value::Matrix(_) => {
+                panic!("invariant broken: range query of a non-vector type passed the type check")
+            }
         };
         out.sort_by(|a, b| a.labels.cmp(&b.labels));
         Ok(self.finish(QueryValue::Matrix(out), sh))
     }
 
-    fn shared<'a>(&'a self, querier: &'a dyn Querier, text: &'a str, start: i64, end: i64, range_query: bool) -> Shared<'a> {
+    fn shared<'a>(
+        &'a self,
+        querier: &'a dyn Querier,
+        text: &'a str,
+        start: i64,
+        end: i64,
+        range_query: bool,
+    ) -> Shared<'a> {
         Shared {
             querier,
             cfg: &self.cfg,
@@ -233,15 +318,26 @@ impl Engine {
             query_start: start,
             query_end: end,
             range_query,
-            budget: Budget { series: AtomicU64::new(0), samples: AtomicU64::new(0), memory: AtomicU64::new(0) },
+            budget: Budget {
+                series: AtomicU64::new(0),
+                samples: AtomicU64::new(0),
+                memory: AtomicU64::new(0),
+            },
             annotations: Mutex::new(Annotations::default()),
             deadline: self.cfg.timeout.map(|t| Instant::now() + t),
         }
     }
 
     fn finish(&self, value: QueryValue, sh: Shared<'_>) -> QueryResult {
-        let stats = QueryStats { series_selected: sh.budget.series.load(Ordering::Relaxed), samples_loaded: sh.budget.samples.load(Ordering::Relaxed) };
+        let stats = QueryStats {
+            series_selected: sh.budget.series.load(Ordering::Relaxed),
+            samples_loaded: sh.budget.samples.load(Ordering::Relaxed),
+        };
         let annotations = sh.annotations.into_inner().unwrap_or_default();
-        QueryResult { value, annotations, stats }
+        QueryResult {
+            value,
+            annotations,
+            stats,
+        }
     }
 }

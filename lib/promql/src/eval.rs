@@ -107,7 +107,10 @@ pub(crate) struct Shared<'a> {
 impl Shared<'_> {
     pub fn check_deadline(&self, stage: &'static str) -> Result<(), QueryError> {
         match self.deadline {
-            Some(d) if Instant::now() > d => Err(QueryError::Timeout { stage, timeout_ms: self.cfg.timeout.map_or(0, |t| t.as_millis() as u64) }),
+            Some(d) if Instant::now() > d => Err(QueryError::Timeout {
+                stage,
+                timeout_ms: self.cfg.timeout.map_or(0, |t| t.as_millis() as u64),
+            }),
             _ => Ok(()),
         }
     }
@@ -119,7 +122,11 @@ impl Shared<'_> {
     pub fn add_series(&self, n: u64) -> Result<(), QueryError> {
         let total = self.budget.series.fetch_add(n, Ordering::Relaxed) + n;
         match self.cfg.max_series {
-            Some(max) if total > max as u64 => Err(Self::over(Limit::MaxSeries, max as u64, format!("selected {total} series"))),
+            Some(max) if total > max as u64 => Err(Self::over(
+                Limit::MaxSeries,
+                max as u64,
+                format!("selected {total} series"),
+            )),
             _ => Ok(()),
         }
     }
@@ -127,7 +134,11 @@ impl Shared<'_> {
     pub fn add_samples(&self, n: u64) -> Result<(), QueryError> {
         let total = self.budget.samples.fetch_add(n, Ordering::Relaxed) + n;
         match self.cfg.max_samples {
-            Some(max) if total > max as u64 => Err(Self::over(Limit::MaxSamples, max as u64, format!("loaded {total} samples"))),
+            Some(max) if total > max as u64 => Err(Self::over(
+                Limit::MaxSamples,
+                max as u64,
+                format!("loaded {total} samples"),
+            )),
             _ => Ok(()),
         }
     }
@@ -135,14 +146,22 @@ impl Shared<'_> {
     pub fn add_memory(&self, bytes: u64) -> Result<(), QueryError> {
         let total = self.budget.memory.fetch_add(bytes, Ordering::Relaxed) + bytes;
         match self.cfg.max_memory_bytes {
-            Some(max) if total > max as u64 => Err(Self::over(Limit::MaxMemory, max as u64, format!("needs at least {total} bytes"))),
+            Some(max) if total > max as u64 => Err(Self::over(
+                Limit::MaxMemory,
+                max as u64,
+                format!("needs at least {total} bytes"),
+            )),
             _ => Ok(()),
         }
     }
 
     pub fn check_points(&self, n: usize) -> Result<(), QueryError> {
         match self.cfg.max_points_per_series {
-            Some(max) if n > max => Err(Self::over(Limit::MaxPointsPerSeries, max as u64, format!("{n} points per series"))),
+            Some(max) if n > max => Err(Self::over(
+                Limit::MaxPointsPerSeries,
+                max as u64,
+                format!("{n} points per series"),
+            )),
             _ => Ok(()),
         }
     }
@@ -185,7 +204,12 @@ impl Shared<'_> {
 
     /// Runs `f` over `items` on up to `threads` scoped threads when the work is large enough,
     /// keeping the order of results.
-    pub fn par_map<T: Sync, R: Send>(&self, items: &[T], work: usize, f: impl Fn(&T) -> Result<R, QueryError> + Sync) -> Result<Vec<R>, QueryError> {
+    pub fn par_map<T: Sync, R: Send>(
+        &self,
+        items: &[T],
+        work: usize,
+        f: impl Fn(&T) -> Result<R, QueryError> + Sync,
+    ) -> Result<Vec<R>, QueryError> {
         let threads = self.cfg.threads.max(1).min(items.len());
         if threads <= 1 || work < 200_000 {
             return items.iter().map(&f).collect();
@@ -193,8 +217,20 @@ impl Shared<'_> {
         let chunk = items.len().div_ceil(threads);
         let f = &f;
         let parts: Vec<Result<Vec<R>, QueryError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<R>, QueryError>>())).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Err(QueryError::exec("internal error: evaluation thread panicked")))).collect()
+            let handles: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<R>, QueryError>>()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(QueryError::exec(
+                            "internal error: evaluation thread panicked",
+                        ))
+                    })
+                })
+                .collect()
         });
         let mut out = Vec::with_capacity(items.len());
         for p in parts {
@@ -224,7 +260,10 @@ impl Evaluator<'_> {
                 Value::Vector(mut vs) => {
                     for s in &mut vs {
                         s.drop_name = true;
-                        s.values.iter_mut().filter(|x| !is_absent(**x)).for_each(|x| *x = -*x);
+                        s.values
+                            .iter_mut()
+                            .filter(|x| !is_absent(**x))
+                            .for_each(|x| *x = -*x);
                     }
                     Value::Vector(vs)
                 }
@@ -243,7 +282,9 @@ impl Evaluator<'_> {
     pub fn eval_vector(&self, e: &Expr, st: Steps) -> Result<Vec<StepSeries>, QueryError> {
         match self.eval(e, st)? {
             Value::Vector(v) => Ok(v),
-            other => panic!("invariant broken: parser type checks let a non-vector reach eval_vector: {other:?}"),
+            other => panic!(
+                "invariant broken: parser type checks let a non-vector reach eval_vector: {other:?}"
+            ),
         }
     }
 
@@ -251,7 +292,9 @@ impl Evaluator<'_> {
     pub fn eval_scalar(&self, e: &Expr, st: Steps) -> Result<Vec<f64>, QueryError> {
         match self.eval(e, st)? {
             Value::Scalar(v) => Ok(v),
-            other => panic!("invariant broken: parser type checks let a non-scalar reach eval_scalar: {other:?}"),
+            other => panic!(
+                "invariant broken: parser type checks let a non-scalar reach eval_scalar: {other:?}"
+            ),
         }
     }
 }
@@ -273,7 +316,9 @@ pub(crate) fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSerie
                         continue;
                     }
                     if !is_absent(*d) {
-                        return Err(QueryError::exec("vector cannot contain metrics with the same labelset"));
+                        return Err(QueryError::exec(
+                            "vector cannot contain metrics with the same labelset",
+                        ));
                     }
                     *d = *v;
                 }
@@ -297,5 +342,9 @@ pub(crate) fn finish_names(mut series: Vec<StepSeries>) -> Result<Vec<StepSeries
         }
         s.drop_name = false;
     }
-    if changed { merge_same_labels(series) } else { Ok(series) }
+    if changed {
+        merge_same_labels(series)
+    } else {
+        Ok(series)
+    }
 }

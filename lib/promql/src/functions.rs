@@ -106,14 +106,28 @@ use rollup as r;
 pub static FUNCTIONS: &[FunctionDef] = &[
     f!("abs", [V], 0, V, Impl::Simple(f64::abs), P),
     f!("absent", [V], 0, V, Impl::Special, P),
-    f!("absent_over_time", [M], 0, V, Impl::Rollup(r::present_over_time), P),
+    f!(
+        "absent_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::present_over_time),
+        P
+    ),
     f!("acos", [V], 0, V, Impl::Simple(f64::acos), P),
     f!("acosh", [V], 0, V, Impl::Simple(f64::acosh), P),
     f!("asin", [V], 0, V, Impl::Simple(f64::asin), P),
     f!("asinh", [V], 0, V, Impl::Simple(f64::asinh), P),
     f!("atan", [V], 0, V, Impl::Simple(f64::atan), P),
     f!("atanh", [V], 0, V, Impl::Simple(f64::atanh), P),
-    f!("avg_over_time", [M], 0, V, Impl::Rollup(r::avg_over_time), P),
+    f!(
+        "avg_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::avg_over_time),
+        P
+    ),
     f!("ceil", [V], 0, V, Impl::Simple(f64::ceil), P),
     f!("changes", [M], 0, V, Impl::Rollup(r::changes), P),
     f!("clamp", [V, S, S], 0, V, Impl::Special, P),
@@ -121,11 +135,46 @@ pub static FUNCTIONS: &[FunctionDef] = &[
     f!("clamp_min", [V, S], 0, V, Impl::Special, P),
     f!("cos", [V], 0, V, Impl::Simple(f64::cos), P),
     f!("cosh", [V], 0, V, Impl::Simple(f64::cosh), P),
-    f!("count_eq_over_time", [M, S], 0, V, Impl::Rollup(r::count_eq_over_time), Q),
-    f!("count_gt_over_time", [M, S], 0, V, Impl::Rollup(r::count_gt_over_time), Q),
-    f!("count_le_over_time", [M, S], 0, V, Impl::Rollup(r::count_le_over_time), Q),
-    f!("count_ne_over_time", [M, S], 0, V, Impl::Rollup(r::count_ne_over_time), Q),
-    f!("count_over_time", [M], 0, V, Impl::Rollup(r::count_over_time), P),
+    f!(
+        "count_eq_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::count_eq_over_time),
+        Q
+    ),
+    f!(
+        "count_gt_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::count_gt_over_time),
+        Q
+    ),
+    f!(
+        "count_le_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::count_le_over_time),
+        Q
+    ),
+    f!(
+        "count_ne_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::count_ne_over_time),
+        Q
+    ),
+    f!(
+        "count_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::count_over_time),
+        P
+    ),
     f!("day_of_month", [V], 1, V, Impl::Special, P),
     f!("day_of_week", [V], 1, V, Impl::Special, P),
     f!("day_of_year", [V], 1, V, Impl::Special, P),
@@ -133,10 +182,31 @@ pub static FUNCTIONS: &[FunctionDef] = &[
     f!("deg", [V], 0, V, Impl::Simple(m::deg), P),
     f!("delta", [M], 0, V, Impl::Rollup(r::delta), P),
     f!("deriv", [M], 0, V, Impl::Rollup(r::deriv), P),
-    f!("distinct_over_time", [M], 0, V, Impl::Rollup(r::distinct_over_time), Q),
-    f!("double_exponential_smoothing", [M, S, S], 0, V, Impl::Rollup(r::double_exponential_smoothing), X),
+    f!(
+        "distinct_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::distinct_over_time),
+        Q
+    ),
+    f!(
+        "double_exponential_smoothing",
+        [M, S, S],
+        0,
+        V,
+        Impl::Rollup(r::double_exponential_smoothing),
+        X
+    ),
     f!("exp", [V], 0, V, Impl::Simple(f64::exp), P),
-    f!("first_over_time", [M], 0, V, Impl::Rollup(r::first_over_time), P),
+    f!(
+        "first_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::first_over_time),
+        P
+    ),
     f!("floor", [V], 0, V, Impl::Simple(f64::floor), P),
     f!("histogram_avg", [V], 0, V, Impl::Special, P),
     f!("histogram_count", [V], 0, V, Impl::Special, P),
@@ -145,7 +215,14 @@ pub static FUNCTIONS: &[FunctionDef] = &[
     f!("histogram_stddev", [V], 0, V, Impl::Special, P),
     f!("histogram_stdvar", [V], 0, V, Impl::Special, P),
     f!("histogram_sum", [V], 0, V, Impl::Special, P),
-    f!("holt_winters", [M, S, S], 0, V, Impl::Rollup(r::double_exponential_smoothing), X),
+    f!(
+        "holt_winters",
+        [M, S, S],
+        0,
+        V,
+        Impl::Rollup(r::double_exponential_smoothing),
+        X
+    ),
     f!("hour", [V], 1, V, Impl::Special, P),
     f!("idelta", [M], 0, V, Impl::Rollup(r::idelta), P),
     f!("increase", [M], 0, V, Impl::Rollup(r::increase), P),
@@ -155,31 +232,115 @@ pub static FUNCTIONS: &[FunctionDef] = &[
     f!("label_join", [V, Str, Str, Str], -1, V, Impl::Special, P),
     f!("label_keep", [V, Str], -1, V, Impl::Special, Q),
     f!("label_move", [V, Str], -1, V, Impl::Special, Q),
-    f!("label_replace", [V, Str, Str, Str, Str], 0, V, Impl::Special, P),
+    f!(
+        "label_replace",
+        [V, Str, Str, Str, Str],
+        0,
+        V,
+        Impl::Special,
+        P
+    ),
     f!("label_set", [V, Str], -1, V, Impl::Special, Q),
-    f!("last_over_time", [M], 0, V, Impl::Rollup(r::last_over_time), P),
+    f!(
+        "last_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::last_over_time),
+        P
+    ),
     f!("ln", [V], 0, V, Impl::Simple(f64::ln), P),
     f!("log10", [V], 0, V, Impl::Simple(f64::log10), P),
     f!("log2", [V], 0, V, Impl::Simple(f64::log2), P),
-    f!("mad_over_time", [M], 0, V, Impl::Rollup(r::mad_over_time), X),
-    f!("max_over_time", [M], 0, V, Impl::Rollup(r::max_over_time), P),
-    f!("median_over_time", [M], 0, V, Impl::Rollup(r::median_over_time), Q),
-    f!("min_over_time", [M], 0, V, Impl::Rollup(r::min_over_time), P),
+    f!(
+        "mad_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::mad_over_time),
+        X
+    ),
+    f!(
+        "max_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::max_over_time),
+        P
+    ),
+    f!(
+        "median_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::median_over_time),
+        Q
+    ),
+    f!(
+        "min_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::min_over_time),
+        P
+    ),
     f!("minute", [V], 1, V, Impl::Special, P),
     f!("month", [V], 1, V, Impl::Special, P),
     f!("pi", [], 0, S, Impl::Special, P),
-    f!("predict_linear", [M, S], 0, V, Impl::Rollup(r::predict_linear), P),
-    f!("present_over_time", [M], 0, V, Impl::Rollup(r::present_over_time), P),
-    f!("quantile_over_time", [S, M], 0, V, Impl::Rollup(r::quantile_over_time), P),
+    f!(
+        "predict_linear",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::predict_linear),
+        P
+    ),
+    f!(
+        "present_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::present_over_time),
+        P
+    ),
+    f!(
+        "quantile_over_time",
+        [S, M],
+        0,
+        V,
+        Impl::Rollup(r::quantile_over_time),
+        P
+    ),
     f!("rad", [V], 0, V, Impl::Simple(m::rad), P),
-    f!("range_over_time", [M], 0, V, Impl::Rollup(r::range_over_time), Q),
+    f!(
+        "range_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::range_over_time),
+        Q
+    ),
     f!("rate", [M], 0, V, Impl::Rollup(r::rate), P),
     f!("resets", [M], 0, V, Impl::Rollup(r::resets), P),
     f!("round", [V, S], 1, V, Impl::Special, P),
     f!("scalar", [V], 0, S, Impl::Special, P),
     f!("sgn", [V], 0, V, Impl::Simple(m::sgn), P),
-    f!("share_gt_over_time", [M, S], 0, V, Impl::Rollup(r::share_gt_over_time), Q),
-    f!("share_le_over_time", [M, S], 0, V, Impl::Rollup(r::share_le_over_time), Q),
+    f!(
+        "share_gt_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::share_gt_over_time),
+        Q
+    ),
+    f!(
+        "share_le_over_time",
+        [M, S],
+        0,
+        V,
+        Impl::Rollup(r::share_le_over_time),
+        Q
+    ),
     f!("sin", [V], 0, V, Impl::Simple(f64::sin), P),
     f!("sinh", [V], 0, V, Impl::Simple(f64::sinh), P),
     f!("sort", [V], 0, V, Impl::Special, P),
@@ -187,26 +348,92 @@ pub static FUNCTIONS: &[FunctionDef] = &[
     f!("sort_by_label_desc", [V, Str], -1, V, Impl::Special, X),
     f!("sort_desc", [V], 0, V, Impl::Special, P),
     f!("sqrt", [V], 0, V, Impl::Simple(f64::sqrt), P),
-    f!("stddev_over_time", [M], 0, V, Impl::Rollup(r::stddev_over_time), P),
-    f!("stdvar_over_time", [M], 0, V, Impl::Rollup(r::stdvar_over_time), P),
-    f!("sum_over_time", [M], 0, V, Impl::Rollup(r::sum_over_time), P),
+    f!(
+        "stddev_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::stddev_over_time),
+        P
+    ),
+    f!(
+        "stdvar_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::stdvar_over_time),
+        P
+    ),
+    f!(
+        "sum_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::sum_over_time),
+        P
+    ),
     f!("tan", [V], 0, V, Impl::Simple(f64::tan), P),
     f!("tanh", [V], 0, V, Impl::Simple(f64::tanh), P),
     f!("time", [], 0, S, Impl::Special, P),
     f!("timestamp", [V], 0, V, Impl::Special, P),
-    f!("tmax_over_time", [M], 0, V, Impl::Rollup(r::ts_of_max_over_time), Q),
-    f!("tmin_over_time", [M], 0, V, Impl::Rollup(r::ts_of_min_over_time), Q),
-    f!("ts_of_first_over_time", [M], 0, V, Impl::Rollup(r::ts_of_first_over_time), X),
-    f!("ts_of_last_over_time", [M], 0, V, Impl::Rollup(r::ts_of_last_over_time), X),
-    f!("ts_of_max_over_time", [M], 0, V, Impl::Rollup(r::ts_of_max_over_time), X),
-    f!("ts_of_min_over_time", [M], 0, V, Impl::Rollup(r::ts_of_min_over_time), X),
+    f!(
+        "tmax_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_max_over_time),
+        Q
+    ),
+    f!(
+        "tmin_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_min_over_time),
+        Q
+    ),
+    f!(
+        "ts_of_first_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_first_over_time),
+        X
+    ),
+    f!(
+        "ts_of_last_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_last_over_time),
+        X
+    ),
+    f!(
+        "ts_of_max_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_max_over_time),
+        X
+    ),
+    f!(
+        "ts_of_min_over_time",
+        [M],
+        0,
+        V,
+        Impl::Rollup(r::ts_of_min_over_time),
+        X
+    ),
     f!("vector", [S], 0, V, Impl::Special, P),
     f!("year", [V], 1, V, Impl::Special, P),
 ];
 
 /// Looks up a function by its exact name.
 pub fn lookup(name: &str) -> Option<&'static FunctionDef> {
-    FUNCTIONS.binary_search_by(|f| f.name.cmp(name)).ok().map(|i| &FUNCTIONS[i])
+    FUNCTIONS
+        .binary_search_by(|f| f.name.cmp(name))
+        .ok()
+        .map(|i| &FUNCTIONS[i])
 }
 
 impl FunctionDef {
@@ -225,7 +452,17 @@ impl FunctionDef {
     pub fn time_dependent(&self) -> bool {
         matches!(
             self.name,
-            "days_in_month" | "day_of_month" | "day_of_week" | "day_of_year" | "hour" | "minute" | "month" | "year" | "predict_linear" | "time" | "timestamp"
+            "days_in_month"
+                | "day_of_month"
+                | "day_of_week"
+                | "day_of_year"
+                | "hour"
+                | "minute"
+                | "month"
+                | "year"
+                | "predict_linear"
+                | "time"
+                | "timestamp"
         )
     }
 }

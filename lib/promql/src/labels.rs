@@ -49,7 +49,10 @@ impl Labels {
         Self::new(
             pairs
                 .iter()
-                .map(|(n, v)| Label { name: (*n).to_string(), value: (*v).to_string() })
+                .map(|(n, v)| Label {
+                    name: (*n).to_string(),
+                    value: (*v).to_string(),
+                })
                 .collect(),
         )
     }
@@ -64,7 +67,9 @@ impl Labels {
 
     /// Whether the label `name` is present.
     pub fn has(&self, name: &str) -> bool {
-        self.0.binary_search_by(|l| l.name.as_str().cmp(name)).is_ok()
+        self.0
+            .binary_search_by(|l| l.name.as_str().cmp(name))
+            .is_ok()
     }
 
     /// The metric name, if any.
@@ -81,9 +86,13 @@ impl Labels {
             }
             Ok(i) => value.clone_into(&mut self.0[i].value),
             Err(_) if value.is_empty() => {}
-            Err(i) => self
-                .0
-                .insert(i, Label { name: name.to_string(), value: value.to_string() }),
+            Err(i) => self.0.insert(
+                i,
+                Label {
+                    name: name.to_string(),
+                    value: value.to_string(),
+                },
+            ),
         }
     }
 
@@ -123,7 +132,11 @@ impl Labels {
 
     /// Approximate heap size in bytes, for the memory budget.
     pub fn heap_bytes(&self) -> usize {
-        self.0.iter().map(|l| l.name.len() + l.value.len() + 48).sum::<usize>() + 24
+        self.0
+            .iter()
+            .map(|l| l.name.len() + l.value.len() + 48)
+            .sum::<usize>()
+            + 24
     }
 }
 
@@ -221,12 +234,22 @@ impl LabelMatcher {
             MatchKind::Re | MatchKind::Nre => Some(compile_anchored(value)?),
             _ => None,
         };
-        Ok(LabelMatcher { name: name.to_string(), kind, value: value.to_string(), re })
+        Ok(LabelMatcher {
+            name: name.to_string(),
+            kind,
+            value: value.to_string(),
+            re,
+        })
     }
 
     /// An equality matcher (never fails).
     pub fn equal(name: &str, value: &str) -> Self {
-        LabelMatcher { name: name.to_string(), kind: MatchKind::Eq, value: value.to_string(), re: None }
+        LabelMatcher {
+            name: name.to_string(),
+            kind: MatchKind::Eq,
+            value: value.to_string(),
+            re: None,
+        }
     }
 
     /// Whether `value` (the label's value, `""` when absent) satisfies the matcher.
@@ -250,7 +273,13 @@ impl LabelMatcher {
 
 impl fmt::Display for LabelMatcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}{}", self.name, self.kind.as_str(), quote(&self.value))
+        write!(
+            f,
+            "{}{}{}",
+            self.name,
+            self.kind.as_str(),
+            quote(&self.value)
+        )
     }
 }
 
@@ -266,10 +295,22 @@ mod tests {
     #[test]
     fn canonical_form() {
         let l = Labels::new(vec![
-            Label { name: "b".into(), value: "1".into() },
-            Label { name: "a".into(), value: "".into() },
-            Label { name: "b".into(), value: "2".into() },
-            Label { name: "__name__".into(), value: "m".into() },
+            Label {
+                name: "b".into(),
+                value: "1".into(),
+            },
+            Label {
+                name: "a".into(),
+                value: "".into(),
+            },
+            Label {
+                name: "b".into(),
+                value: "2".into(),
+            },
+            Label {
+                name: "__name__".into(),
+                value: "m".into(),
+            },
         ]);
         assert_eq!(l.to_string(), r#"{__name__="m", b="2"}"#);
         assert_eq!(l.get("a"), "");

@@ -124,7 +124,13 @@ pub struct Token {
 
 /// Splits `input` into tokens, ending with [`Tok::Eof`]. `#` starts a comment to the end of line.
 pub fn lex(input: &str) -> Result<Vec<Token>, ParseError> {
-    let mut lx = Lexer { src: input, bytes: input.as_bytes(), pos: 0, brackets: 0, out: Vec::new() };
+    let mut lx = Lexer {
+        src: input,
+        bytes: input.as_bytes(),
+        pos: 0,
+        brackets: 0,
+        out: Vec::new(),
+    };
     lx.run()?;
     Ok(lx.out)
 }
@@ -156,12 +162,18 @@ impl Lexer<'_> {
     }
 
     fn push(&mut self, tok: Tok, start: usize) {
-        self.out.push(Token { tok, start, end: self.pos });
+        self.out.push(Token {
+            tok,
+            start,
+            end: self.pos,
+        });
     }
 
     fn run(&mut self) -> Result<(), ParseError> {
         loop {
-            while self.pos < self.bytes.len() && (self.bytes[self.pos] as char).is_ascii_whitespace() {
+            while self.pos < self.bytes.len()
+                && (self.bytes[self.pos] as char).is_ascii_whitespace()
+            {
                 self.pos += 1;
             }
             let start = self.pos;
@@ -239,7 +251,10 @@ impl Lexer<'_> {
                 b'0'..=b'9' | b'.' => self.number_or_duration()?,
                 c if is_ident_start(c) || (c == b':' && self.brackets == 0) => {
                     let in_brackets = self.brackets > 0;
-                    while self.pos < self.bytes.len() && (is_ident_char(self.bytes[self.pos]) || (!in_brackets && self.bytes[self.pos] == b':')) {
+                    while self.pos < self.bytes.len()
+                        && (is_ident_char(self.bytes[self.pos])
+                            || (!in_brackets && self.bytes[self.pos] == b':'))
+                    {
                         self.pos += 1;
                     }
                     let word = &self.src[start..self.pos];
@@ -300,27 +315,49 @@ impl Lexer<'_> {
                         'u' => 4,
                         _ => 8,
                     };
-                    let hex = self.src.get(self.pos..self.pos + n).ok_or_else(|| self.err(esc_at, "unterminated escape sequence"))?;
-                    let v = u32::from_str_radix(hex, 16).map_err(|_| self.err(esc_at, format!("invalid escape sequence \\{e}{hex}")))?;
+                    let hex = self
+                        .src
+                        .get(self.pos..self.pos + n)
+                        .ok_or_else(|| self.err(esc_at, "unterminated escape sequence"))?;
+                    let v = u32::from_str_radix(hex, 16).map_err(|_| {
+                        self.err(esc_at, format!("invalid escape sequence \\{e}{hex}"))
+                    })?;
                     self.pos += n;
                     if e == 'x' {
                         // A byte; only ASCII is representable in a Rust string without context.
                         match char::from_u32(v) {
                             Some(c) if v < 0x80 => out.push(c),
-                            _ => return Err(self.err(esc_at, format!("escape sequence \\x{hex} is not valid UTF-8"))),
+                            _ => {
+                                return Err(self.err(
+                                    esc_at,
+                                    format!("escape sequence \\x{hex} is not valid UTF-8"),
+                                ));
+                            }
                         }
                     } else {
-                        let c = char::from_u32(v).ok_or_else(|| self.err(esc_at, "escape sequence is an invalid Unicode code point"))?;
+                        let c = char::from_u32(v).ok_or_else(|| {
+                            self.err(esc_at, "escape sequence is an invalid Unicode code point")
+                        })?;
                         out.push(c);
                     }
                 }
                 '0'..='7' => {
-                    let oct = self.src.get(self.pos - 1..self.pos + 2).ok_or_else(|| self.err(esc_at, "unterminated escape sequence"))?;
-                    let v = u32::from_str_radix(oct, 8).map_err(|_| self.err(esc_at, format!("invalid escape sequence \\{oct}")))?;
+                    let oct = self
+                        .src
+                        .get(self.pos - 1..self.pos + 2)
+                        .ok_or_else(|| self.err(esc_at, "unterminated escape sequence"))?;
+                    let v = u32::from_str_radix(oct, 8).map_err(|_| {
+                        self.err(esc_at, format!("invalid escape sequence \\{oct}"))
+                    })?;
                     self.pos += 2;
                     match char::from_u32(v) {
                         Some(c) if v < 0x80 => out.push(c),
-                        _ => return Err(self.err(esc_at, format!("escape sequence \\{oct} is not valid UTF-8"))),
+                        _ => {
+                            return Err(self.err(
+                                esc_at,
+                                format!("escape sequence \\{oct} is not valid UTF-8"),
+                            ));
+                        }
                     }
                 }
                 other => return Err(self.err(esc_at, format!("unknown escape sequence {other:?}"))),
@@ -338,18 +375,24 @@ impl Lexer<'_> {
             }
         };
         let mut radix = 10;
-        if b[i] == b'0' && i + 1 < b.len() && matches!(b[i + 1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B') {
+        if b[i] == b'0'
+            && i + 1 < b.len()
+            && matches!(b[i + 1], b'x' | b'X' | b'o' | b'O' | b'b' | b'B')
+        {
             radix = match b[i + 1] {
                 b'x' | b'X' => 16,
                 b'o' | b'O' => 8,
                 _ => 2,
             };
             i += 2;
-            digits(&mut i, match radix {
-                16 => |c: u8| c.is_ascii_hexdigit(),
-                8 => |c: u8| (b'0'..=b'7').contains(&c),
-                _ => |c: u8| c == b'0' || c == b'1',
-            });
+            digits(
+                &mut i,
+                match radix {
+                    16 => |c: u8| c.is_ascii_hexdigit(),
+                    8 => |c: u8| (b'0'..=b'7').contains(&c),
+                    _ => |c: u8| c == b'0' || c == b'1',
+                },
+            );
         } else {
             digits(&mut i, |c| c.is_ascii_digit());
             // A duration: digits followed by a unit, repeated (`1h30m`).
@@ -359,7 +402,8 @@ impl Lexer<'_> {
                     j += 1;
                 }
                 let text = &self.src[start..j];
-                let ms = parse_duration(text).ok_or_else(|| self.err(start, format!("bad duration syntax: {text:?}")))?;
+                let ms = parse_duration(text)
+                    .ok_or_else(|| self.err(start, format!("bad duration syntax: {text:?}")))?;
                 self.pos = j;
                 self.push(Tok::Duration(ms), start);
                 return Ok(());
@@ -384,10 +428,14 @@ impl Lexer<'_> {
             while j < b.len() && (is_ident_char(b[j]) || b[j] == b'.') {
                 j += 1;
             }
-            return Err(self.err(start, format!("bad number or duration syntax: {:?}", &self.src[start..j])));
+            return Err(self.err(
+                start,
+                format!("bad number or duration syntax: {:?}", &self.src[start..j]),
+            ));
         }
         let text = &self.src[start..i];
-        let v = parse_number(text, radix).ok_or_else(|| self.err(start, format!("bad number syntax: {text:?}")))?;
+        let v = parse_number(text, radix)
+            .ok_or_else(|| self.err(start, format!("bad number syntax: {text:?}")))?;
         self.pos = i;
         self.push(Tok::Number(v), start);
         Ok(())
@@ -398,7 +446,12 @@ impl Lexer<'_> {
 /// decimal, `0x` hex, `0o` octal, `0b` binary, a leading `0` meaning octal for integers, and
 /// `_` between digits.
 pub fn parse_number(text: &str, radix: u32) -> Option<f64> {
-    if text.starts_with('_') || text.ends_with('_') || text.contains("__") || text.contains("._") || text.contains("_.") {
+    if text.starts_with('_')
+        || text.ends_with('_')
+        || text.contains("__")
+        || text.contains("._")
+        || text.contains("_.")
+    {
         return None;
     }
     let clean: String = text.chars().filter(|&c| c != '_').collect();
@@ -409,10 +462,12 @@ pub fn parse_number(text: &str, radix: u32) -> Option<f64> {
         }
         return u64::from_str_radix(digits, radix).ok().map(|v| v as f64);
     }
-    if clean.len() > 1 && clean.starts_with('0') && clean.bytes().all(|c| c.is_ascii_digit()) {
-        if let Ok(v) = u64::from_str_radix(&clean[1..], 8) {
-            return Some(v as f64);
-        }
+    if clean.len() > 1
+        && clean.starts_with('0')
+        && clean.bytes().all(|c| c.is_ascii_digit())
+        && let Ok(v) = u64::from_str_radix(&clean[1..], 8)
+    {
+        return Some(v as f64);
     }
     if clean == "." {
         return None;
@@ -423,7 +478,15 @@ pub fn parse_number(text: &str, radix: u32) -> Option<f64> {
 /// Parses a Prometheus duration (`1h30m`, `5m`, `100ms`, `2d`, `1w`, `1y`) into milliseconds.
 /// Units must appear at most once each, from largest to smallest.
 pub fn parse_duration(text: &str) -> Option<i64> {
-    const UNITS: [(&str, i64); 7] = [("y", 31_536_000_000), ("w", 604_800_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+    const UNITS: [(&str, i64); 7] = [
+        ("y", 31_536_000_000),
+        ("w", 604_800_000),
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+        ("ms", 1),
+    ];
     let b = text.as_bytes();
     let mut i = 0;
     let mut total: i64 = 0;
@@ -491,7 +554,9 @@ mod tests {
     #[track_caller]
     fn check_num(s: &str, want: f64) {
         match toks(s).first() {
-            Some(Tok::Number(v)) => assert!(*v == want || (v.is_nan() && want.is_nan()), "{s}: {v}"),
+            Some(Tok::Number(v)) => {
+                assert!(*v == want || (v.is_nan() && want.is_nan()), "{s}: {v}")
+            }
             other => panic!("{s}: {other:?}"),
         }
     }
@@ -512,7 +577,10 @@ mod tests {
 
     #[test]
     fn strings() {
-        assert_eq!(toks(r#""a\"b\n\x41\u00e9""#)[0], Tok::Str("a\"b\nAé".into()));
+        assert_eq!(
+            toks(r#""a\"b\n\x41\u00e9""#)[0],
+            Tok::Str("a\"b\nAé".into())
+        );
         assert_eq!(toks(r"'it\'s'")[0], Tok::Str("it's".into()));
         assert_eq!(toks(r"`raw\n`")[0], Tok::Str("raw\\n".into()));
         assert!(lex(r#""\q""#).is_err());
@@ -521,7 +589,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        for (s, want) in [("1h30m", Some(5_400_000)), ("100ms", Some(100)), ("1y2w", Some(31_536_000_000 + 1_209_600_000)), ("30m1h", None), ("5x", None)] {
+        for (s, want) in [
+            ("1h30m", Some(5_400_000)),
+            ("100ms", Some(100)),
+            ("1y2w", Some(31_536_000_000 + 1_209_600_000)),
+            ("30m1h", None),
+            ("5x", None),
+        ] {
             assert_eq!(parse_duration(s), want, "{s}");
         }
     }

@@ -24,8 +24,12 @@ pub mod promqltest;
 mod querier;
 
 pub use ast::Expr;
-pub use engine::{Annotations, Engine, EngineConfig, QueryResult, QueryStats, QueryValue, RangeSeries, Sample};
+pub use engine::{
+    Annotations, Engine, EngineConfig, QueryResult, QueryStats, QueryValue, RangeSeries, Sample,
+};
 pub use error::{ErrorKind, Limit, QueryError};
 pub use labels::{Label, LabelMatcher, Labels, MatchKind};
 pub use parser::{ParseError, parse};
-pub use querier::{MemoryQuerier, Querier, STALE_NAN_BITS, SelectHints, Series, is_stale_nan, stale_nan};
+pub use querier::{
+    MemoryQuerier, Querier, STALE_NAN_BITS, SelectHints, Series, is_stale_nan, stale_nan,
+};

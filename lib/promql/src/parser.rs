@@ -33,7 +33,12 @@ impl ParseError {
         let before = src.get(..offset).unwrap_or("");
         let line = 1 + before.matches('\n').count();
         let col = offset - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-        ParseError { line, col, offset, message: message.into() }
+        ParseError {
+            line,
+            col,
+            offset,
+            message: message.into(),
+        }
     }
 }
 
@@ -45,7 +50,13 @@ const MAX_DEPTH: usize = 200;
 /// checks.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
     let tokens = lex(query)?;
-    let mut p = Parser { src: query, toks: &tokens, i: 0, scopes: Vec::new(), depth: 0 };
+    let mut p = Parser {
+        src: query,
+        toks: &tokens,
+        i: 0,
+        scopes: Vec::new(),
+        depth: 0,
+    };
     let e = p.expr(0)?;
     p.expect_eof()?;
     Ok(e)
@@ -78,11 +89,19 @@ impl<'a> Parser<'a> {
     }
 
     fn prev_end(&self) -> usize {
-        if self.i == 0 { 0 } else { self.toks.get(self.i - 1).map_or(self.src.len(), |t| t.end) }
+        if self.i == 0 {
+            0
+        } else {
+            self.toks.get(self.i - 1).map_or(self.src.len(), |t| t.end)
+        }
     }
 
     fn advance(&mut self) -> Token {
-        let t = self.toks.get(self.i).cloned().unwrap_or(Token { tok: Tok::Eof, start: self.src.len(), end: self.src.len() });
+        let t = self.toks.get(self.i).cloned().unwrap_or(Token {
+            tok: Tok::Eof,
+            start: self.src.len(),
+            end: self.src.len(),
+        });
         if self.i < self.toks.len() {
             self.i += 1;
         }
@@ -104,11 +123,19 @@ impl<'a> Parser<'a> {
     }
 
     fn expect(&mut self, t: Tok, what: &str) -> Result<Token, ParseError> {
-        if *self.tok() == t { Ok(self.advance()) } else { Err(self.unexpected(what)) }
+        if *self.tok() == t {
+            Ok(self.advance())
+        } else {
+            Err(self.unexpected(what))
+        }
     }
 
     fn expect_eof(&self) -> Result<(), ParseError> {
-        if *self.tok() == Tok::Eof { Ok(()) } else { Err(self.unexpected("end of input or a binary operator")) }
+        if *self.tok() == Tok::Eof {
+            Ok(())
+        } else {
+            Err(self.unexpected("end of input or a binary operator"))
+        }
     }
 
     /// Whether the current token is the identifier `kw` (case-insensitive).
@@ -118,7 +145,11 @@ impl<'a> Parser<'a> {
 
     fn enter(&mut self) -> Result<(), ParseError> {
         self.depth += 1;
-        if self.depth > MAX_DEPTH { Err(self.err_at(self.start(), "expression nests too deeply")) } else { Ok(()) }
+        if self.depth > MAX_DEPTH {
+            Err(self.err_at(self.start(), "expression nests too deeply"))
+        } else {
+            Ok(())
+        }
     }
 
     /// The binary operator at the current token, if any.
@@ -192,13 +223,26 @@ impl<'a> Parser<'a> {
             self.advance();
             return_bool = true;
         }
-        let mut m = VectorMatching { card: if op.is_set() { Card::ManyToMany } else { Card::OneToOne }, on: false, labels: Vec::new(), include: Vec::new() };
+        let mut m = VectorMatching {
+            card: if op.is_set() {
+                Card::ManyToMany
+            } else {
+                Card::OneToOne
+            },
+            on: false,
+            labels: Vec::new(),
+            include: Vec::new(),
+        };
         if self.is_kw("on") || self.is_kw("ignoring") {
             m.on = self.is_kw("on");
             self.advance();
             m.labels = self.label_list()?;
             if self.is_kw("group_left") || self.is_kw("group_right") {
-                m.card = if self.is_kw("group_left") { Card::ManyToOne } else { Card::OneToMany };
+                m.card = if self.is_kw("group_left") {
+                    Card::ManyToOne
+                } else {
+                    Card::OneToMany
+                };
                 self.advance();
                 if *self.tok() == Tok::LParen {
                     m.include = self.label_list()?;
@@ -239,11 +283,17 @@ impl<'a> Parser<'a> {
     }
 
     fn pos_from(&self, start: usize) -> Pos {
-        Pos { start, end: self.prev_end() }
+        Pos {
+            start,
+            end: self.prev_end(),
+        }
     }
 
     fn node(&self, kind: ExprKind, start: usize) -> Expr {
-        Expr { kind, pos: self.pos_from(start) }
+        Expr {
+            kind,
+            pos: self.pos_from(start),
+        }
     }
 }
 

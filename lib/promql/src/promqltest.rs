@@ -5,4 +5,7 @@ mod runner;
 mod script;
 
 pub use runner::{Failure, Report, SkipFn, run_eval, run_script};
-pub use script::{Command, EvalCmd, EvalKind, Expect, ExpectedSeries, ScriptError, SeqValue, parse_labels, parse_script, parse_values};
+pub use script::{
+    Command, EvalCmd, EvalKind, Expect, ExpectedSeries, ScriptError, SeqValue, parse_labels,
+    parse_script, parse_values,
+};

@@ -97,12 +97,23 @@ impl MemoryQuerier {
         let idx = match self.series.binary_search_by(|s| s.labels.cmp(&labels)) {
             Ok(i) => i,
             Err(i) => {
-                self.series.insert(i, Series { labels, ..Series::default() });
+                self.series.insert(
+                    i,
+                    Series {
+                        labels,
+                        ..Series::default()
+                    },
+                );
                 i
             }
         };
         let s = &mut self.series[idx];
-        let mut all: Vec<(i64, f64)> = s.timestamps.iter().copied().zip(s.values.iter().copied()).collect();
+        let mut all: Vec<(i64, f64)> = s
+            .timestamps
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+            .collect();
         all.extend_from_slice(samples);
         // Stable sort keeps insertion order among equal timestamps; keep the last of each.
         all.sort_by_key(|&(t, _)| t);
@@ -162,9 +173,15 @@ mod tests {
     #[test]
     fn select_clips_and_matches() {
         let mut q = MemoryQuerier::new();
-        q.add(Labels::from_pairs(&[("__name__", "a"), ("job", "x")]), &[(0, 1.0), (10, 2.0), (20, 3.0)]);
+        q.add(
+            Labels::from_pairs(&[("__name__", "a"), ("job", "x")]),
+            &[(0, 1.0), (10, 2.0), (20, 3.0)],
+        );
         q.add(Labels::from_pairs(&[("__name__", "b")]), &[(0, 1.0)]);
-        q.add(Labels::from_pairs(&[("__name__", "a"), ("job", "x")]), &[(10, 5.0)]);
+        q.add(
+            Labels::from_pairs(&[("__name__", "a"), ("job", "x")]),
+            &[(10, 5.0)],
+        );
         let m = [LabelMatcher::new("__name__", MatchKind::Re, "a").unwrap()];
         let mut got = Vec::new();
         q.select(&m, 5, 20, &SelectHints::default(), &mut |s| {

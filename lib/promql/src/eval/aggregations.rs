@@ -33,7 +33,12 @@ struct Acc {
 }
 
 impl Evaluator<'_> {
-    pub(super) fn eval_aggregate(&self, a: &AggregateExpr, pos: Pos, st: Steps) -> Result<Value, QueryError> {
+    pub(super) fn eval_aggregate(
+        &self,
+        a: &AggregateExpr,
+        pos: Pos,
+        st: Steps,
+    ) -> Result<Value, QueryError> {
         let _ = pos;
         if a.op == AggOp::CountValues {
             let label = match a.param.as_ref().map(|p| &p.unparen().kind) {
@@ -44,7 +49,13 @@ impl Evaluator<'_> {
                 return Err(QueryError::exec(format!("invalid label name {label:?}")));
             }
             let input = self.eval_vector(&a.expr, st)?;
-            return Ok(Value::Vector(count_values(&input, &label, &a.grouping, a.without, st)));
+            return Ok(Value::Vector(count_values(
+                &input,
+                &label,
+                &a.grouping,
+                a.without,
+                st,
+            )));
         }
         let param = match &a.param {
             Some(p) => Some(self.eval_scalar(p, st)?),
@@ -76,17 +87,36 @@ impl Evaluator<'_> {
                     return Ok(Value::Vector(Vec::new()));
                 }
                 if let Some(v) = k.iter().find(|v| **v <= i64::MIN as f64) {
-                    return Err(QueryError::exec(format!("Scalar value {} underflows int64", format_go_float(*v))));
+                    return Err(QueryError::exec(format!(
+                        "Scalar value {} underflows int64",
+                        format_go_float(*v)
+                    )));
                 }
                 if let Some(v) = k.iter().find(|v| **v >= 9_223_372_036_854_774_784.0) {
-                    return Err(QueryError::exec(format!("Scalar value {} overflows int64", format_go_float(*v))));
+                    return Err(QueryError::exec(format!(
+                        "Scalar value {} overflows int64",
+                        format_go_float(*v)
+                    )));
                 }
-                Ok(Value::Vector(select_k(a.op, &input, &member, groups.len(), &k, st)))
+                Ok(Value::Vector(select_k(
+                    a.op,
+                    &input,
+                    &member,
+                    groups.len(),
+                    &k,
+                    st,
+                )))
             }
             AggOp::Quantile => {
                 let q = param.unwrap_or_default();
                 if let Some(p) = &a.param {
-                    let w = |v: f64| format!("PromQL warning: quantile value should be between 0 and 1, got {}{}", format_go_float(v), self.sh.pos(p.pos));
+                    let w = |v: f64| {
+                        format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                            format_go_float(v),
+                            self.sh.pos(p.pos)
+                        )
+                    };
                     if q.iter().any(|v| v.is_nan()) {
                         self.sh.warn(w(f64::NAN));
                     }
@@ -108,7 +138,13 @@ impl Evaluator<'_> {
 }
 
 /// `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar` with Prometheus's numerics.
-fn fold(op: AggOp, input: &[StepSeries], member: &[usize], groups: Vec<Labels>, st: Steps) -> Vec<StepSeries> {
+fn fold(
+    op: AggOp,
+    input: &[StepSeries],
+    member: &[usize],
+    groups: Vec<Labels>,
+    st: Steps,
+) -> Vec<StepSeries> {
     let n = st.n;
     let mut acc = vec![Acc::default(); groups.len() * n];
     let mut drop = vec![false; groups.len()];
@@ -120,9 +156,19 @@ fn fold(op: AggOp, input: &[StepSeries], member: &[usize], groups: Vec<Labels>, 
                 continue;
             }
             if !a.seen {
-                *a = Acc { seen: true, value: f, mean: f, count: 1.0, ..Acc::default() };
+                *a = Acc {
+                    seen: true,
+                    value: f,
+                    mean: f,
+                    count: 1.0,
+                    ..Acc::default()
+                };
                 if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                    a.value = if f.is_nan() || f.is_infinite() { f64::NAN } else { 0.0 };
+                    a.value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
                 }
                 if op == AggOp::Group {
                     a.value = 1.0;
@@ -148,15 +194,11 @@ fn fold(op: AggOp, input: &[StepSeries], member: &[usize], groups: Vec<Labels>, 
                     (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
                 }
                 AggOp::Count => a.count += 1.0,
-                AggOp::Max => {
-                    if a.value < f || a.value.is_nan() {
-                        a.value = f;
-                    }
+                AggOp::Max if (a.value < f || a.value.is_nan()) => {
+                    a.value = f;
                 }
-                AggOp::Min => {
-                    if a.value > f || a.value.is_nan() {
-                        a.value = f;
-                    }
+                AggOp::Min if (a.value > f || a.value.is_nan()) => {
+                    a.value = f;
                 }
                 AggOp::Stddev | AggOp::Stdvar => {
                     a.count += 1.0;
@@ -187,13 +229,23 @@ fn fold(op: AggOp, input: &[StepSeries], member: &[usize], groups: Vec<Labels>, 
                 }
             })
             .collect();
-        out.push(StepSeries { labels, values, drop_name: drop[g] });
+        out.push(StepSeries {
+            labels,
+            values,
+            drop_name: drop[g],
+        });
     }
     out.retain(|s| !s.is_empty());
     out
 }
 
-fn quantiles(input: &[StepSeries], member: &[usize], groups: Vec<Labels>, q: &[f64], st: Steps) -> Vec<StepSeries> {
+fn quantiles(
+    input: &[StepSeries],
+    member: &[usize],
+    groups: Vec<Labels>,
+    q: &[f64],
+    st: Steps,
+) -> Vec<StepSeries> {
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
     for (si, &g) in member.iter().enumerate() {
         by_group[g].push(si);
@@ -205,11 +257,24 @@ fn quantiles(input: &[StepSeries], member: &[usize], groups: Vec<Labels>, q: &[f
         let values = (0..st.n)
             .map(|i| {
                 buf.clear();
-                buf.extend(members.iter().map(|&si| input[si].values[i]).filter(|v| !is_absent(*v)));
-                if buf.is_empty() { absent() } else { quantile(q[i], &mut buf) }
+                buf.extend(
+                    members
+                        .iter()
+                        .map(|&si| input[si].values[i])
+                        .filter(|v| !is_absent(*v)),
+                );
+                if buf.is_empty() {
+                    absent()
+                } else {
+                    quantile(q[i], &mut buf)
+                }
             })
             .collect();
-        out.push(StepSeries { labels, values, drop_name });
+        out.push(StepSeries {
+            labels,
+            values,
+            drop_name,
+        });
     }
     out.retain(|s| !s.is_empty());
     out
@@ -217,7 +282,14 @@ fn quantiles(input: &[StepSeries], member: &[usize], groups: Vec<Labels>, q: &[f
 
 /// `topk`/`bottomk`/`limitk`: per group and step, the `k` best (or first) series keep their
 /// own labels and get a point at that step.
-fn select_k(op: AggOp, input: &[StepSeries], member: &[usize], ngroups: usize, k: &[f64], st: Steps) -> Vec<StepSeries> {
+fn select_k(
+    op: AggOp,
+    input: &[StepSeries],
+    member: &[usize],
+    ngroups: usize,
+    k: &[f64],
+    st: Steps,
+) -> Vec<StepSeries> {
     let mut out: Vec<StepSeries> = Vec::new();
     let mut out_index: HashMap<usize, usize> = HashMap::new();
     let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); ngroups];
@@ -225,14 +297,19 @@ fn select_k(op: AggOp, input: &[StepSeries], member: &[usize], ngroups: usize, k
         by_group[g].push(si);
     }
     let mut cand: Vec<usize> = Vec::new();
-    for i in 0..st.n {
-        let kk = (k[i] as i64).min(input.len() as i64);
+    for (i, &ki) in k.iter().enumerate().take(st.n) {
+        let kk = (ki as i64).min(input.len() as i64);
         if kk < 1 {
             continue;
         }
         for members in &by_group {
             cand.clear();
-            cand.extend(members.iter().copied().filter(|&si| !is_absent(input[si].values[i])));
+            cand.extend(
+                members
+                    .iter()
+                    .copied()
+                    .filter(|&si| !is_absent(input[si].values[i])),
+            );
             let val = |si: usize| input[si].values[i];
             match op {
                 AggOp::Topk => cand.sort_by(|&a, &b| desc_nan_last(val(a), val(b))),
@@ -241,7 +318,11 @@ fn select_k(op: AggOp, input: &[StepSeries], member: &[usize], ngroups: usize, k
             }
             for &si in cand.iter().take(kk as usize) {
                 let oi = *out_index.entry(si).or_insert_with(|| {
-                    out.push(StepSeries { labels: input[si].labels.clone(), values: vec![absent(); st.n], drop_name: input[si].drop_name });
+                    out.push(StepSeries {
+                        labels: input[si].labels.clone(),
+                        values: vec![absent(); st.n],
+                        drop_name: input[si].drop_name,
+                    });
                     out.len() - 1
                 });
                 out[oi].values[i] = input[si].values[i];
@@ -270,7 +351,13 @@ fn asc_nan_last(a: f64, b: f64) -> Ordering {
 }
 
 /// `count_values("label", v)`: one output series per distinct value (and group).
-fn count_values(input: &[StepSeries], label: &str, grouping: &[String], without: bool, st: Steps) -> Vec<StepSeries> {
+fn count_values(
+    input: &[StepSeries],
+    label: &str,
+    grouping: &[String],
+    without: bool,
+    st: Steps,
+) -> Vec<StepSeries> {
     let mut grouping = grouping.to_vec();
     if !without {
         grouping.push(label.to_string());
@@ -287,7 +374,11 @@ fn count_values(input: &[StepSeries], label: &str, grouping: &[String], without:
             l.set(label, &format_go_float(v));
             let key = group_labels(&l, &grouping, without);
             let oi = *index.entry(key.clone()).or_insert_with(|| {
-                out.push(StepSeries { labels: key, values: vec![absent(); st.n], drop_name: false });
+                out.push(StepSeries {
+                    labels: key,
+                    values: vec![absent(); st.n],
+                    drop_name: false,
+                });
                 out.len() - 1
             });
             let slot = &mut out[oi].values[i];

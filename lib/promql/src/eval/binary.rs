@@ -25,7 +25,9 @@ fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
         BinOp::Lt => (l, l < r),
         BinOp::Ge => (l, l >= r),
         BinOp::Le => (l, l <= r),
-        BinOp::And | BinOp::Or | BinOp::Unless | BinOp::Default | BinOp::If | BinOp::IfNot => (l, true),
+        BinOp::And | BinOp::Or | BinOp::Unless | BinOp::Default | BinOp::If | BinOp::IfNot => {
+            (l, true)
+        }
     }
 }
 
@@ -75,14 +77,24 @@ impl Evaluator<'_> {
                     .zip(&r)
                     .map(|(&x, &y)| {
                         let (v, keep) = apply(b.op, x, y);
-                        if b.op.is_comparison() { if keep { 1.0 } else { 0.0 } } else { v }
+                        if b.op.is_comparison() {
+                            if keep { 1.0 } else { 0.0 }
+                        } else {
+                            v
+                        }
                     })
                     .collect(),
             )),
-            (Value::Vector(v), Value::Scalar(s)) => Ok(Value::Vector(vector_scalar(b, v, &s, false))),
-            (Value::Scalar(s), Value::Vector(v)) => Ok(Value::Vector(vector_scalar(b, v, &s, true))),
+            (Value::Vector(v), Value::Scalar(s)) => {
+                Ok(Value::Vector(vector_scalar(b, v, &s, false)))
+            }
+            (Value::Scalar(s), Value::Vector(v)) => {
+                Ok(Value::Vector(vector_scalar(b, v, &s, true)))
+            }
             (Value::Vector(l), Value::Vector(r)) => {
-                let Some(m) = &b.matching else { panic!("invariant broken: vector operation without matching") };
+                let Some(m) = &b.matching else {
+                    panic!("invariant broken: vector operation without matching")
+                };
                 let out = match b.op {
                     BinOp::And | BinOp::If => filter_by_presence(l, &r, m, st, true),
                     BinOp::Unless | BinOp::IfNot => filter_by_presence(l, &r, m, st, false),
@@ -97,18 +109,30 @@ impl Evaluator<'_> {
                 };
                 Ok(Value::Vector(out))
             }
-            _ => panic!("invariant broken: parser let a non-scalar, non-vector operand reach a binary operator"),
+            _ => panic!(
+                "invariant broken: parser let a non-scalar, non-vector operand reach a binary operator"
+            ),
         }
     }
 
     /// Arithmetic and comparisons between two vectors with one-to-one, many-to-one or
     /// one-to-many matching, checked step by step as Prometheus does.
-    fn vector_binop(&self, b: &BinaryExpr, m: &VectorMatching, lhs: Vec<StepSeries>, rhs: Vec<StepSeries>, st: Steps) -> Result<Vec<StepSeries>, QueryError> {
+    fn vector_binop(
+        &self,
+        b: &BinaryExpr,
+        m: &VectorMatching,
+        lhs: Vec<StepSeries>,
+        rhs: Vec<StepSeries>,
+        st: Steps,
+    ) -> Result<Vec<StepSeries>, QueryError> {
         let swap = m.card == Card::OneToMany;
         let (many, one) = if swap { (&rhs, &lhs) } else { (&lhs, &rhs) };
         let mut one_by_sig: HashMap<Labels, Vec<usize>> = HashMap::new();
         for (i, s) in one.iter().enumerate() {
-            one_by_sig.entry(signature(&s.labels, m)).or_default().push(i);
+            one_by_sig
+                .entry(signature(&s.labels, m))
+                .or_default()
+                .push(i);
         }
         // The "one" side must hold at most one series per signature at every step.
         for (sig, members) in &one_by_sig {
@@ -116,7 +140,11 @@ impl Evaluator<'_> {
                 continue;
             }
             for i in 0..st.n {
-                let present: Vec<&StepSeries> = members.iter().map(|&j| &one[j]).filter(|s| !is_absent(s.values[i])).collect();
+                let present: Vec<&StepSeries> = members
+                    .iter()
+                    .map(|&j| &one[j])
+                    .filter(|s| !is_absent(s.values[i]))
+                    .collect();
                 if present.len() > 1 {
                     let mut pair = [present[0].labels.clone(), present[1].labels.clone()];
                     pair.sort();
@@ -138,11 +166,17 @@ impl Evaluator<'_> {
         let mut out: Vec<StepSeries> = Vec::new();
         let mut out_index: HashMap<Labels, usize> = HashMap::new();
         // One-to-one: which "many" series matched each signature at each step.
-        let mut owner: Vec<u32> = if m.card == Card::OneToOne { vec![0; one_lists.len() * st.n] } else { Vec::new() };
+        let mut owner: Vec<u32> = if m.card == Card::OneToOne {
+            vec![0; one_lists.len() * st.n]
+        } else {
+            Vec::new()
+        };
         // Many-to-one: output labels produced per signature and step.
         let mut grouped: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
         for (li, ls) in many.iter().enumerate() {
-            let Some(&so) = sig_ord.get(&signature(&ls.labels, m)) else { continue };
+            let Some(&so) = sig_ord.get(&signature(&ls.labels, m)) else {
+                continue;
+            };
             let cands = &one_lists[so];
             // (one-side series, output index) of the previous step, reused while unchanged.
             let mut last: Option<(usize, usize)> = None;
@@ -151,7 +185,9 @@ impl Evaluator<'_> {
                 if is_absent(lv) {
                     continue;
                 }
-                let Some(&ri) = cands.iter().find(|&&j| !is_absent(one[j].values[i])) else { continue };
+                let Some(&ri) = cands.iter().find(|&&j| !is_absent(one[j].values[i])) else {
+                    continue;
+                };
                 let rv = one[ri].values[i];
                 let (fl, fr) = if swap { (rv, lv) } else { (lv, rv) };
                 let (mut value, keep) = apply(b.op, fl, fr);
@@ -166,7 +202,11 @@ impl Evaluator<'_> {
                             Some(&oi) => oi,
                             None => {
                                 out_index.insert(labels.clone(), out.len());
-                                out.push(StepSeries { labels, values: vec![absent(); st.n], drop_name: b.return_bool });
+                                out.push(StepSeries {
+                                    labels,
+                                    values: vec![absent(); st.n],
+                                    drop_name: b.return_bool,
+                                });
                                 out.len() - 1
                             }
                         };
@@ -177,13 +217,17 @@ impl Evaluator<'_> {
                 if m.card == Card::OneToOne {
                     let o = &mut owner[so * st.n + i];
                     if *o != 0 {
-                        return Err(QueryError::exec("multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)"));
+                        return Err(QueryError::exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
                     }
                     *o = li as u32 + 1;
                 } else {
                     let seen = grouped.entry((so, i)).or_default();
                     if seen.contains(&oi) {
-                        return Err(QueryError::exec("multiple matches for labels: grouping labels must ensure unique matches"));
+                        return Err(QueryError::exec(
+                            "multiple matches for labels: grouping labels must ensure unique matches",
+                        ));
                     }
                     seen.push(oi);
                 }
@@ -192,7 +236,9 @@ impl Evaluator<'_> {
                 }
                 let slot = &mut out[oi].values[i];
                 if !is_absent(*slot) {
-                    return Err(QueryError::exec("vector cannot contain metrics with the same labelset"));
+                    return Err(QueryError::exec(
+                        "vector cannot contain metrics with the same labelset",
+                    ));
                 }
                 *slot = value;
             }
@@ -223,7 +269,12 @@ fn result_labels(many: &Labels, one: &Labels, op: BinOp, m: &VectorMatching) -> 
     l
 }
 
-fn vector_scalar(b: &BinaryExpr, mut v: Vec<StepSeries>, s: &[f64], scalar_left: bool) -> Vec<StepSeries> {
+fn vector_scalar(
+    b: &BinaryExpr,
+    mut v: Vec<StepSeries>,
+    s: &[f64],
+    scalar_left: bool,
+) -> Vec<StepSeries> {
     match b.op {
         BinOp::Default => {
             for series in &mut v {
@@ -278,10 +329,18 @@ fn vector_scalar(b: &BinaryExpr, mut v: Vec<StepSeries>, s: &[f64], scalar_left:
 
 /// `and`/`if` (keep where a matching series is present) and `unless`/`ifnot` (keep where none
 /// is), step by step.
-fn filter_by_presence(mut l: Vec<StepSeries>, r: &[StepSeries], m: &VectorMatching, st: Steps, keep_present: bool) -> Vec<StepSeries> {
+fn filter_by_presence(
+    mut l: Vec<StepSeries>,
+    r: &[StepSeries],
+    m: &VectorMatching,
+    st: Steps,
+    keep_present: bool,
+) -> Vec<StepSeries> {
     let mut present: HashMap<Labels, Vec<bool>> = HashMap::new();
     for s in r {
-        let p = present.entry(signature(&s.labels, m)).or_insert_with(|| vec![false; st.n]);
+        let p = present
+            .entry(signature(&s.labels, m))
+            .or_insert_with(|| vec![false; st.n]);
         for (flag, v) in p.iter_mut().zip(&s.values) {
             *flag |= !is_absent(*v);
         }
@@ -301,7 +360,12 @@ fn filter_by_presence(mut l: Vec<StepSeries>, r: &[StepSeries], m: &VectorMatchi
 
 /// MetricsQL `default` between vectors: gaps of each left series are filled from the right
 /// series with the same signature; with no left series at all, the right side is returned.
-fn default_vectors(mut l: Vec<StepSeries>, r: Vec<StepSeries>, m: &VectorMatching, st: Steps) -> Vec<StepSeries> {
+fn default_vectors(
+    mut l: Vec<StepSeries>,
+    r: Vec<StepSeries>,
+    m: &VectorMatching,
+    st: Steps,
+) -> Vec<StepSeries> {
     if l.is_empty() {
         return r;
     }
@@ -310,12 +374,14 @@ fn default_vectors(mut l: Vec<StepSeries>, r: Vec<StepSeries>, m: &VectorMatchin
         by_sig.entry(signature(&s.labels, m)).or_default().push(i);
     }
     for s in &mut l {
-        let Some(cands) = by_sig.get(&signature(&s.labels, m)) else { continue };
+        let Some(cands) = by_sig.get(&signature(&s.labels, m)) else {
+            continue;
+        };
         for i in 0..st.n {
-            if is_absent(s.values[i]) {
-                if let Some(&j) = cands.iter().find(|&&j| !is_absent(r[j].values[i])) {
-                    s.values[i] = r[j].values[i];
-                }
+            if is_absent(s.values[i])
+                && let Some(&j) = cands.iter().find(|&&j| !is_absent(r[j].values[i]))
+            {
+                s.values[i] = r[j].values[i];
             }
         }
     }

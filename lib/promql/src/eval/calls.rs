@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent, merge_same_labels};
 use crate::ast::{Call, Expr, ExprKind, Pos};
 use crate::error::QueryError;
+use crate::functions::Impl;
 use crate::functions::histogram::{Bucket, bucket_fraction, bucket_quantile};
 use crate::functions::math::{format_go_float, go_max, go_min, parse_go_float};
 use crate::functions::time::{DatePart, date_part};
-use crate::functions::Impl;
-use crate::labels::{Label, LabelMatcher, Labels, MatchKind, METRIC_NAME, compile_anchored};
+use crate::labels::{Label, LabelMatcher, Labels, METRIC_NAME, MatchKind, compile_anchored};
 
 /// Labels of the `absent` result: the equality matchers other than the name, dropping labels
 /// constrained more than once.
@@ -41,7 +41,11 @@ fn string_arg(e: &Expr) -> String {
 }
 
 /// Maps the present values of every series, dropping the name.
-fn map_values(mut v: Vec<StepSeries>, keep_name: bool, mut f: impl FnMut(usize, f64) -> f64) -> Vec<StepSeries> {
+fn map_values(
+    mut v: Vec<StepSeries>,
+    keep_name: bool,
+    mut f: impl FnMut(usize, f64) -> f64,
+) -> Vec<StepSeries> {
     for s in &mut v {
         s.drop_name |= !keep_name;
         for (i, x) in s.values.iter_mut().enumerate() {
@@ -61,7 +65,14 @@ fn natural_cmp(a: &str, b: &str) -> Ordering {
         if a[0].is_ascii_digit() && b[0].is_ascii_digit() {
             let da = a.iter().take_while(|c| c.is_ascii_digit()).count();
             let db = b.iter().take_while(|c| c.is_ascii_digit()).count();
-            let (na, nb) = (std::str::from_utf8(&a[..da]).unwrap_or("0").trim_start_matches('0'), std::str::from_utf8(&b[..db]).unwrap_or("0").trim_start_matches('0'));
+            let (na, nb) = (
+                std::str::from_utf8(&a[..da])
+                    .unwrap_or("0")
+                    .trim_start_matches('0'),
+                std::str::from_utf8(&b[..db])
+                    .unwrap_or("0")
+                    .trim_start_matches('0'),
+            );
             let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
             if o != Ordering::Equal {
                 return o;
@@ -99,7 +110,11 @@ impl Evaluator<'_> {
             "pi" => Value::Scalar(vec![std::f64::consts::PI; st.n]),
             "vector" => {
                 let v = arg_scalar(0)?;
-                Value::Vector(vec![StepSeries { labels: Labels::empty(), values: v, drop_name: false }])
+                Value::Vector(vec![StepSeries {
+                    labels: Labels::empty(),
+                    values: v,
+                    drop_name: false,
+                }])
             }
             "scalar" => {
                 let v = arg_vec(0)?;
@@ -132,7 +147,11 @@ impl Evaluator<'_> {
                         ExprKind::Selector(s) => absent_labels(&s.matchers),
                         _ => Labels::empty(),
                     };
-                    Value::Vector(vec![StepSeries { labels, values, drop_name: true }])
+                    Value::Vector(vec![StepSeries {
+                        labels,
+                        values,
+                        drop_name: true,
+                    }])
                 }
             }
             "clamp" | "clamp_min" | "clamp_max" => {
@@ -142,11 +161,21 @@ impl Evaluator<'_> {
                     "clamp_min" => (arg_scalar(1)?, vec![f64::INFINITY; st.n]),
                     _ => (vec![f64::NEG_INFINITY; st.n], arg_scalar(1)?),
                 };
-                Value::Vector(map_values(v, keep, |i, x| if hi[i] < lo[i] { absent() } else { go_max(lo[i], go_min(hi[i], x)) }))
+                Value::Vector(map_values(v, keep, |i, x| {
+                    if hi[i] < lo[i] {
+                        absent()
+                    } else {
+                        go_max(lo[i], go_min(hi[i], x))
+                    }
+                }))
             }
             "round" => {
                 let v = arg_vec(0)?;
-                let to = if c.args.len() > 1 { arg_scalar(1)? } else { vec![1.0; st.n] };
+                let to = if c.args.len() > 1 {
+                    arg_scalar(1)?
+                } else {
+                    vec![1.0; st.n]
+                };
                 Value::Vector(map_values(v, keep, |i, x| {
                     let inv = 1.0 / to[i];
                     (x * inv + 0.5).floor() / inv
@@ -156,7 +185,9 @@ impl Evaluator<'_> {
                 let arg = c.args[0].unparen();
                 let v = match &arg.kind {
                     ExprKind::Selector(sel) => self.eval_selector(sel, st, true)?,
-                    _ => map_values(self.eval_vector(arg, st)?, true, |i, _| st.ts(i) as f64 / 1000.0),
+                    _ => map_values(self.eval_vector(arg, st)?, true, |i, _| {
+                        st.ts(i) as f64 / 1000.0
+                    }),
                 };
                 Value::Vector(map_values(v, keep, |_, x| x))
             }
@@ -171,13 +202,15 @@ impl Evaluator<'_> {
                 Value::Vector(v)
             }
             "label_replace" => Value::Vector(self.label_replace(c, st)?),
-            "label_join" | "label_set" | "label_del" | "label_keep" | "label_copy" | "label_move" => {
+            "label_join" | "label_set" | "label_del" | "label_keep" | "label_copy"
+            | "label_move" => {
                 let v = arg_vec(0)?;
                 let args: Vec<String> = c.args[1..].iter().map(string_arg).collect();
                 Value::Vector(relabel(v, name, &args)?)
             }
             "histogram_quantile" | "histogram_fraction" => Value::Vector(self.histogram(c, st)?),
-            "histogram_avg" | "histogram_count" | "histogram_sum" | "histogram_stddev" | "histogram_stdvar" => {
+            "histogram_avg" | "histogram_count" | "histogram_sum" | "histogram_stddev"
+            | "histogram_stdvar" => {
                 // Native histograms only: float samples are ignored, as in Prometheus.
                 arg_vec(0)?;
                 Value::Vector(Vec::new())
@@ -185,8 +218,14 @@ impl Evaluator<'_> {
             _ => match DatePart::from_function(name) {
                 Some(part) => {
                     if c.args.is_empty() {
-                        let values = (0..st.n).map(|i| date_part((st.ts(i) / 1000) as f64, part)).collect();
-                        Value::Vector(vec![StepSeries { labels: Labels::empty(), values, drop_name: false }])
+                        let values = (0..st.n)
+                            .map(|i| date_part((st.ts(i) / 1000) as f64, part))
+                            .collect();
+                        Value::Vector(vec![StepSeries {
+                            labels: Labels::empty(),
+                            values,
+                            drop_name: false,
+                        }])
                     } else {
                         Value::Vector(map_values(arg_vec(0)?, keep, |_, x| date_part(x, part)))
                     }
@@ -197,10 +236,21 @@ impl Evaluator<'_> {
     }
 
     fn label_replace(&self, c: &Call, st: Steps) -> Result<Vec<StepSeries>, QueryError> {
-        let (dst, repl, src, re) = (string_arg(&c.args[1]), string_arg(&c.args[2]), string_arg(&c.args[3]), string_arg(&c.args[4]));
-        let regex = compile_anchored(&re).map_err(|_| QueryError::exec(format!("invalid regular expression in label_replace(): {re}")))?;
+        let (dst, repl, src, re) = (
+            string_arg(&c.args[1]),
+            string_arg(&c.args[2]),
+            string_arg(&c.args[3]),
+            string_arg(&c.args[4]),
+        );
+        let regex = compile_anchored(&re).map_err(|_| {
+            QueryError::exec(format!(
+                "invalid regular expression in label_replace(): {re}"
+            ))
+        })?;
         if dst.is_empty() {
-            return Err(QueryError::exec(format!("invalid destination label name in label_replace(): {dst}")));
+            return Err(QueryError::exec(format!(
+                "invalid destination label name in label_replace(): {dst}"
+            )));
         }
         let mut v = self.eval_vector(&c.args[0], st)?;
         for s in &mut v {
@@ -220,7 +270,14 @@ impl Evaluator<'_> {
     /// Classic `histogram_quantile(φ, buckets)` and `histogram_fraction(lo, hi, buckets)`.
     fn histogram(&self, c: &Call, st: Steps) -> Result<Vec<StepSeries>, QueryError> {
         let fraction = c.func.name == "histogram_fraction";
-        let (p1, p2) = if fraction { (self.eval_scalar(&c.args[0], st)?, self.eval_scalar(&c.args[1], st)?) } else { (self.eval_scalar(&c.args[0], st)?, Vec::new()) };
+        let (p1, p2) = if fraction {
+            (
+                self.eval_scalar(&c.args[0], st)?,
+                self.eval_scalar(&c.args[1], st)?,
+            )
+        } else {
+            (self.eval_scalar(&c.args[0], st)?, Vec::new())
+        };
         let varg = &c.args[if fraction { 2 } else { 1 }];
         let input = self.eval_vector(varg, st)?;
         let mut groups: Vec<(Labels, Vec<(f64, usize)>)> = Vec::new();
@@ -239,10 +296,12 @@ impl Evaluator<'_> {
             });
             groups[gi].1.push((bound, si));
         }
-        if !fraction {
-            if let Some(q) = p1.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
-                self.sh.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}{}", format_go_float(*q), self.sh.pos(c.args[0].pos)));
-            }
+        if !fraction && let Some(q) = p1.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0) {
+            self.sh.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                format_go_float(*q),
+                self.sh.pos(c.args[0].pos)
+            ));
         }
         let mut out = Vec::with_capacity(groups.len());
         let mut buckets = Vec::new();
@@ -253,7 +312,10 @@ impl Evaluator<'_> {
                 for &(bound, si) in &members {
                     let v = input[si].values[i];
                     if !is_absent(v) {
-                        buckets.push(Bucket { upper_bound: bound, count: v });
+                        buckets.push(Bucket {
+                            upper_bound: bound,
+                            count: v,
+                        });
                     }
                 }
                 if buckets.is_empty() {
@@ -273,7 +335,11 @@ impl Evaluator<'_> {
                     *o = r.value;
                 }
             }
-            out.push(StepSeries { labels, values, drop_name: true });
+            out.push(StepSeries {
+                labels,
+                values,
+                drop_name: true,
+            });
         }
         out.retain(|s| !s.is_empty());
         Ok(out)
@@ -315,18 +381,30 @@ fn sort_instant(v: &mut [StepSeries], name: &str, labels: &[String]) {
 }
 
 /// `label_join` and the MetricsQL label functions; merges series that end up identical.
-fn relabel(mut v: Vec<StepSeries>, name: &str, args: &[String]) -> Result<Vec<StepSeries>, QueryError> {
+fn relabel(
+    mut v: Vec<StepSeries>,
+    name: &str,
+    args: &[String],
+) -> Result<Vec<StepSeries>, QueryError> {
     match name {
         "label_join" => {
             let (dst, sep, srcs) = (&args[0], &args[1], &args[2..]);
             if let Some(bad) = srcs.iter().find(|s| s.is_empty()) {
-                return Err(QueryError::exec(format!("invalid source label name in label_join(): {bad}")));
+                return Err(QueryError::exec(format!(
+                    "invalid source label name in label_join(): {bad}"
+                )));
             }
             if dst.is_empty() {
-                return Err(QueryError::exec(format!("invalid destination label name in label_join(): {dst}")));
+                return Err(QueryError::exec(format!(
+                    "invalid destination label name in label_join(): {dst}"
+                )));
             }
             for s in &mut v {
-                let joined = srcs.iter().map(|l| s.labels.get(l)).collect::<Vec<_>>().join(sep);
+                let joined = srcs
+                    .iter()
+                    .map(|l| s.labels.get(l))
+                    .collect::<Vec<_>>()
+                    .join(sep);
                 s.labels.set(dst, &joined);
                 if dst == METRIC_NAME {
                     s.drop_name = false;
@@ -334,8 +412,10 @@ fn relabel(mut v: Vec<StepSeries>, name: &str, args: &[String]) -> Result<Vec<St
             }
         }
         "label_set" => {
-            if args.len() % 2 != 0 {
-                return Err(QueryError::exec("label_set() needs pairs of label names and values"));
+            if !args.len().is_multiple_of(2) {
+                return Err(QueryError::exec(
+                    "label_set() needs pairs of label names and values",
+                ));
             }
             for s in &mut v {
                 for kv in args.chunks(2) {
@@ -359,8 +439,10 @@ fn relabel(mut v: Vec<StepSeries>, name: &str, args: &[String]) -> Result<Vec<St
             }
         }
         "label_copy" | "label_move" => {
-            if args.len() % 2 != 0 {
-                return Err(QueryError::exec(format!("{name}() needs pairs of source and destination labels")));
+            if !args.len().is_multiple_of(2) {
+                return Err(QueryError::exec(format!(
+                    "{name}() needs pairs of source and destination labels"
+                )));
             }
             for s in &mut v {
                 for kv in args.chunks(2) {
@@ -389,14 +471,24 @@ mod tests {
 
     #[test]
     fn natural_order() {
-        for (a, b, want) in [("a2", "a10", Ordering::Less), ("a10", "a10", Ordering::Equal), ("b", "a9", Ordering::Greater), ("x01", "x1", Ordering::Equal)] {
+        for (a, b, want) in [
+            ("a2", "a10", Ordering::Less),
+            ("a10", "a10", Ordering::Equal),
+            ("b", "a9", Ordering::Greater),
+            ("x01", "x1", Ordering::Equal),
+        ] {
             assert_eq!(natural_cmp(a, b), want, "{a} vs {b}");
         }
     }
 
     #[test]
     fn absent_labels_drop_repeated_names() {
-        let ms = vec![LabelMatcher::equal("__name__", "m"), LabelMatcher::equal("job", "a"), LabelMatcher::equal("job", "b"), LabelMatcher::equal("x", "1")];
+        let ms = vec![
+            LabelMatcher::equal("__name__", "m"),
+            LabelMatcher::equal("job", "a"),
+            LabelMatcher::equal("job", "b"),
+            LabelMatcher::equal("x", "1"),
+        ];
         assert_eq!(absent_labels(&ms).to_string(), r#"{x="1"}"#);
     }
 }

@@ -5,8 +5,8 @@ use super::selectors::window_ms;
 use super::{Evaluator, StepSeries, Steps, absent, is_absent};
 use crate::ast::{Call, ExprKind, Pos};
 use crate::error::QueryError;
-use crate::functions::{RollupFn, RollupWindow};
 use crate::functions::math::format_go_float;
+use crate::functions::{RollupFn, RollupWindow};
 use crate::labels::Labels;
 use crate::querier::{SelectHints, Series, is_stale_nan};
 
@@ -48,19 +48,41 @@ impl Evaluator<'_> {
                     }
                 }
                 series.retain(|s| !s.values.is_empty());
-                Ok(Source { series, range_ms, offset_ms: sel.offset_ms, at })
+                Ok(Source {
+                    series,
+                    range_ms,
+                    offset_ms: sel.offset_ms,
+                    at,
+                })
             }
             ExprKind::Subquery(sq) => {
                 let series = self.subquery_raw(sq, st)?;
-                Ok(Source { series, range_ms: sq.range_ms, offset_ms: sq.offset_ms, at: sq.at.map(|a| self.sh.at_ms(a)) })
+                Ok(Source {
+                    series,
+                    range_ms: sq.range_ms,
+                    offset_ms: sq.offset_ms,
+                    at: sq.at.map(|a| self.sh.at_ms(a)),
+                })
             }
-            _ => panic!("invariant broken: parser let a non-range argument reach rollup {}", call.func.name),
+            _ => panic!(
+                "invariant broken: parser let a non-range argument reach rollup {}",
+                call.func.name
+            ),
         }
     }
 
-    pub(super) fn eval_rollup(&self, call: &Call, f: RollupFn, pos: Pos, st: Steps) -> Result<Vec<StepSeries>, QueryError> {
+    pub(super) fn eval_rollup(
+        &self,
+        call: &Call,
+        f: RollupFn,
+        pos: Pos,
+        st: Steps,
+    ) -> Result<Vec<StepSeries>, QueryError> {
         let Some(mi) = call.func.matrix_arg() else {
-            panic!("invariant broken: rollup {} without a range argument", call.func.name);
+            panic!(
+                "invariant broken: rollup {} without a range argument",
+                call.func.name
+            );
         };
         // Scalar arguments, one value per step.
         let mut params: Vec<Vec<f64>> = Vec::new();
@@ -73,11 +95,16 @@ impl Evaluator<'_> {
         self.sh.alloc_series(src.series.len(), st.n)?;
         let name = call.func.name;
         let drop_name = !(call.func.keeps_metric_name() || call.keep_metric_names);
-        let work: usize = src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
+        let work: usize =
+            src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
         let closed = self.sh.cfg.left_closed_windows;
         let results = self.sh.par_map(&src.series, work, |s| {
             let values = rollup_series(s, &src, f, &params, st, closed)?;
-            Ok(StepSeries { labels: s.labels.clone(), values, drop_name })
+            Ok(StepSeries {
+                labels: s.labels.clone(),
+                values,
+                drop_name,
+            })
         })?;
         let out: Vec<StepSeries> = results.into_iter().filter(|s| !s.is_empty()).collect();
 
@@ -86,17 +113,26 @@ impl Evaluator<'_> {
         }
         if matches!(name, "rate" | "increase") {
             for s in &out {
-                if let Some(n) = s.labels.metric_name() {
-                    if !["_total", "_sum", "_count", "_bucket"].iter().any(|suf| n.ends_with(suf)) {
-                        self.sh.info(format!("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}{}", self.sh.pos(call.args[mi].pos)));
-                    }
+                if let Some(n) = s.labels.metric_name()
+                    && !["_total", "_sum", "_count", "_bucket"]
+                        .iter()
+                        .any(|suf| n.ends_with(suf))
+                {
+                    self.sh.info(format!("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}{}", self.sh.pos(call.args[mi].pos)));
                 }
             }
         }
-        if name == "quantile_over_time" && !out.is_empty() {
-            if let Some(q) = params.first().and_then(|p| p.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0)) {
-                self.sh.warn(format!("PromQL warning: quantile value should be between 0 and 1, got {}{}", format_go_float(*q), self.sh.pos(call.args[0].pos)));
-            }
+        if name == "quantile_over_time"
+            && !out.is_empty()
+            && let Some(q) = params
+                .first()
+                .and_then(|p| p.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0))
+        {
+            self.sh.warn(format!(
+                "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                format_go_float(*q),
+                self.sh.pos(call.args[0].pos)
+            ));
         }
         let _ = pos;
         Ok(out)
@@ -104,7 +140,14 @@ impl Evaluator<'_> {
 }
 
 /// One series through the rollup at every step.
-fn rollup_series(s: &Series, src: &Source, f: RollupFn, params: &[Vec<f64>], st: Steps, closed: bool) -> Result<Vec<f64>, QueryError> {
+fn rollup_series(
+    s: &Series,
+    src: &Source,
+    f: RollupFn,
+    params: &[Vec<f64>],
+    st: Steps,
+    closed: bool,
+) -> Result<Vec<f64>, QueryError> {
     let mut values = Vec::with_capacity(st.n);
     let mut scratch = Vec::new();
     let mut step_params = vec![0.0; params.len()];
@@ -127,7 +170,15 @@ fn rollup_series(s: &Series, src: &Source, f: RollupFn, params: &[Vec<f64>], st:
         for (p, v) in step_params.iter_mut().zip(params) {
             *p = v[i];
         }
-        let w = RollupWindow { ts: &ts[lo..hi], vals: &s.values[lo..hi], range_start: start, range_end: end, range_ms: src.range_ms, eval_ts, params: &step_params };
+        let w = RollupWindow {
+            ts: &ts[lo..hi],
+            vals: &s.values[lo..hi],
+            range_start: start,
+            range_end: end,
+            range_ms: src.range_ms,
+            eval_ts,
+            params: &step_params,
+        };
         match f(&w, &mut scratch) {
             Ok(Some(v)) => values.push(v),
             Ok(None) => values.push(absent()),
@@ -154,5 +205,9 @@ fn absent_over_time(call: &Call, present: &[StepSeries], st: Steps) -> Vec<StepS
         ExprKind::Matrix(m) => super::calls::absent_labels(&m.selector.matchers),
         _ => Labels::empty(),
     };
-    vec![StepSeries { labels, values, drop_name: true }]
+    vec![StepSeries {
+        labels,
+        values,
+        drop_name: true,
+    }]
 }

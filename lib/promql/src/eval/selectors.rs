@@ -9,23 +9,30 @@ use crate::querier::{SelectHints, Series, is_stale_nan};
 impl Evaluator<'_> {
     /// Fetches the series of `sel` with samples in `[mint, maxt]`, counting them against the
     /// series, sample and memory limits as they arrive.
-    pub(super) fn fetch(&self, sel: &VectorSelector, mint: i64, maxt: i64, hints: SelectHints) -> Result<Vec<Series>, QueryError> {
+    pub(super) fn fetch(
+        &self,
+        sel: &VectorSelector,
+        mint: i64,
+        maxt: i64,
+        hints: SelectHints,
+    ) -> Result<Vec<Series>, QueryError> {
         let sh = self.sh;
         let mut out = Vec::new();
         let mut n = 0u32;
-        sh.querier.select(&sel.matchers, mint, maxt, &hints, &mut |s: Series| {
-            sh.add_series(1)?;
-            sh.add_samples(s.values.len() as u64)?;
-            sh.add_memory((s.values.len() * 16 + s.labels.heap_bytes()) as u64)?;
-            n += 1;
-            if n % 1024 == 0 {
-                sh.check_deadline("series selection")?;
-            }
-            if !s.values.is_empty() {
-                out.push(s);
-            }
-            Ok(())
-        })?;
+        sh.querier
+            .select(&sel.matchers, mint, maxt, &hints, &mut |s: Series| {
+                sh.add_series(1)?;
+                sh.add_samples(s.values.len() as u64)?;
+                sh.add_memory((s.values.len() * 16 + s.labels.heap_bytes()) as u64)?;
+                n += 1;
+                if n.is_multiple_of(1024) {
+                    sh.check_deadline("series selection")?;
+                }
+                if !s.values.is_empty() {
+                    out.push(s);
+                }
+                Ok(())
+            })?;
         Ok(out)
     }
 
@@ -42,12 +49,22 @@ impl Evaluator<'_> {
 
     /// An instant vector selector at every step (lookback delta, staleness markers). With
     /// `timestamps`, the values are the sample timestamps in seconds (for `timestamp()`).
-    pub(super) fn eval_selector(&self, sel: &VectorSelector, st: Steps, timestamps: bool) -> Result<Vec<StepSeries>, QueryError> {
+    pub(super) fn eval_selector(
+        &self,
+        sel: &VectorSelector,
+        st: Steps,
+        timestamps: bool,
+    ) -> Result<Vec<StepSeries>, QueryError> {
         let (first, last, fixed) = self.selector_times(sel.at, st);
         let lookback = self.sh.cfg.lookback_delta_ms;
         let mint = first - sel.offset_ms - lookback + self.sh.open();
         let maxt = last - sel.offset_ms;
-        let hints = SelectHints { start_ms: mint, end_ms: maxt, step_ms: if st.n > 1 { st.step } else { 0 }, ..SelectHints::default() };
+        let hints = SelectHints {
+            start_ms: mint,
+            end_ms: maxt,
+            step_ms: if st.n > 1 { st.step } else { 0 },
+            ..SelectHints::default()
+        };
         let raw = self.fetch(sel, mint, maxt, hints)?;
         self.sh.alloc_series(raw.len(), st.n)?;
         let work = raw.iter().map(|s| s.values.len()).sum::<usize>() + raw.len() * st.n;
@@ -61,31 +78,74 @@ impl Evaluator<'_> {
             } else {
                 let mut j = 0usize;
                 for i in 0..st.n {
-                    values.push(lookup(s, st.ts(i) - sel.offset_ms, lookback, timestamps, &mut j));
+                    values.push(lookup(
+                        s,
+                        st.ts(i) - sel.offset_ms,
+                        lookback,
+                        timestamps,
+                        &mut j,
+                    ));
                 }
             }
-            Ok(StepSeries { labels: s.labels.clone(), values, drop_name: false })
+            Ok(StepSeries {
+                labels: s.labels.clone(),
+                values,
+                drop_name: false,
+            })
         })?;
         Ok(out.into_iter().filter(|s| !s.is_empty()).collect())
     }
 
     /// Raw samples of a range selector in its window at `t` (for a top-level range selector).
-    pub(super) fn matrix_at(&self, m: &MatrixSelector, t: i64, st: Steps) -> Result<Vec<Series>, QueryError> {
+    pub(super) fn matrix_at(
+        &self,
+        m: &MatrixSelector,
+        t: i64,
+        st: Steps,
+    ) -> Result<Vec<Series>, QueryError> {
         let range = window_ms(m.range, st);
         let t = m.selector.at.map_or(t, |a| self.sh.at_ms(a));
         let end = t - m.selector.offset_ms;
         let mint = end - range + self.sh.open();
-        let raw = self.fetch(&m.selector, mint, end, SelectHints { start_ms: mint, end_ms: end, range_ms: range, ..SelectHints::default() })?;
-        Ok(raw.into_iter().map(|s| window_of(&s, mint - 1, end)).filter(|s| !s.values.is_empty()).collect())
+        let raw = self.fetch(
+            &m.selector,
+            mint,
+            end,
+            SelectHints {
+                start_ms: mint,
+                end_ms: end,
+                range_ms: range,
+                ..SelectHints::default()
+            },
+        )?;
+        Ok(raw
+            .into_iter()
+            .map(|s| window_of(&s, mint - 1, end))
+            .filter(|s| !s.values.is_empty())
+            .collect())
     }
 
     /// Raw points of a subquery in its window at `t` (for a top-level subquery).
-    pub(super) fn subquery_at(&self, sq: &Subquery, t: i64, st: Steps) -> Result<Vec<Series>, QueryError> {
-        let single = Steps { start: t, step: st.step.max(1), n: 1, implicit_window: st.implicit_window };
+    pub(super) fn subquery_at(
+        &self,
+        sq: &Subquery,
+        t: i64,
+        st: Steps,
+    ) -> Result<Vec<Series>, QueryError> {
+        let single = Steps {
+            start: t,
+            step: st.step.max(1),
+            n: 1,
+            implicit_window: st.implicit_window,
+        };
         let raw = self.subquery_raw(sq, single)?;
         let t = sq.at.map_or(t, |a| self.sh.at_ms(a));
         let end = t - sq.offset_ms;
-        Ok(raw.into_iter().map(|s| window_of(&s, end - sq.range_ms - 1 + self.sh.open(), end)).filter(|s| !s.values.is_empty()).collect())
+        Ok(raw
+            .into_iter()
+            .map(|s| window_of(&s, end - sq.range_ms - 1 + self.sh.open(), end))
+            .filter(|s| !s.values.is_empty())
+            .collect())
     }
 
     /// Evaluates a subquery's inner expression at its own aligned steps, covering every window
@@ -105,7 +165,12 @@ impl Evaluator<'_> {
         }
         let n = ((to - start) / step) as usize + 1;
         self.sh.check_points(n)?;
-        let inner = Steps { start, step, n, implicit_window: step };
+        let inner = Steps {
+            start,
+            step,
+            n,
+            implicit_window: step,
+        };
         let series = self.eval_vector(&sq.expr, inner)?;
         Ok(series
             .into_iter()
@@ -116,7 +181,11 @@ impl Evaluator<'_> {
                 if s.drop_name {
                     labels.remove(crate::labels::METRIC_NAME);
                 }
-                let mut out = Series { labels, timestamps: Vec::new(), values: Vec::new() };
+                let mut out = Series {
+                    labels,
+                    timestamps: Vec::new(),
+                    values: Vec::new(),
+                };
                 for (i, v) in s.values.into_iter().enumerate() {
                     if !is_absent(v) {
                         out.timestamps.push(inner.ts(i));
@@ -141,7 +210,11 @@ pub(super) fn window_ms(w: Window, st: Steps) -> i64 {
 pub(super) fn window_of(s: &Series, start: i64, end: i64) -> Series {
     let lo = s.timestamps.partition_point(|&t| t <= start);
     let hi = s.timestamps.partition_point(|&t| t <= end);
-    let mut out = Series { labels: s.labels.clone(), timestamps: Vec::with_capacity(hi - lo), values: Vec::with_capacity(hi - lo) };
+    let mut out = Series {
+        labels: s.labels.clone(),
+        timestamps: Vec::with_capacity(hi - lo),
+        values: Vec::with_capacity(hi - lo),
+    };
     for i in lo..hi {
         if !is_stale_nan(s.values[i]) {
             out.timestamps.push(s.timestamps[i]);
@@ -167,5 +240,9 @@ fn lookup(s: &Series, t: i64, lookback: i64, timestamps: bool, j: &mut usize) ->
     if ts[k] <= t - lookback || is_stale_nan(s.values[k]) {
         return absent();
     }
-    if timestamps { ts[k] as f64 / 1000.0 } else { s.values[k] }
+    if timestamps {
+        ts[k] as f64 / 1000.0
+    } else {
+        s.values[k]
+    }
 }

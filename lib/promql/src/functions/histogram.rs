@@ -24,7 +24,11 @@ pub struct QuantileResult {
 }
 
 fn sort_and_coalesce(buckets: &mut Vec<Bucket>) {
-    buckets.sort_by(|a, b| a.upper_bound.partial_cmp(&b.upper_bound).unwrap_or(std::cmp::Ordering::Equal));
+    buckets.sort_by(|a, b| {
+        a.upper_bound
+            .partial_cmp(&b.upper_bound)
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
     for b in buckets.iter() {
         match out.last_mut() {
@@ -39,7 +43,9 @@ fn sort_and_coalesce(buckets: &mut Vec<Bucket>) {
 /// Returns whether a real decrease was removed.
 fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
     let mut forced = false;
-    let Some(first) = buckets.first() else { return false };
+    let Some(first) = buckets.first() else {
+        return false;
+    };
     let mut prev = first.count;
     for b in buckets.iter_mut().skip(1) {
         let curr = b.count;
@@ -64,15 +70,24 @@ fn ensure_monotonic(buckets: &mut [Bucket]) -> bool {
 /// assuming a lower bound of 0 for the first bucket when its upper bound is positive.
 /// NaN without a `+Inf` bucket, with fewer than two buckets or no observations.
 pub fn bucket_quantile(q: f64, mut buckets: Vec<Bucket>) -> QuantileResult {
-    let nan = QuantileResult { value: f64::NAN, forced_monotonic: false };
+    let nan = QuantileResult {
+        value: f64::NAN,
+        forced_monotonic: false,
+    };
     if q.is_nan() {
         return nan;
     }
     if q < 0.0 {
-        return QuantileResult { value: f64::NEG_INFINITY, forced_monotonic: false };
+        return QuantileResult {
+            value: f64::NEG_INFINITY,
+            forced_monotonic: false,
+        };
     }
     if q > 1.0 {
-        return QuantileResult { value: f64::INFINITY, forced_monotonic: false };
+        return QuantileResult {
+            value: f64::INFINITY,
+            forced_monotonic: false,
+        };
     }
     sort_and_coalesce(&mut buckets);
     match buckets.last() {
@@ -105,7 +120,10 @@ pub fn bucket_quantile(q: f64, mut buckets: Vec<Bucket>) -> QuantileResult {
         }
         start + (end - start) * (rank / count)
     };
-    QuantileResult { value, forced_monotonic: forced }
+    QuantileResult {
+        value,
+        forced_monotonic: forced,
+    }
 }
 
 /// Fraction of observations between `lower` and `upper` (linear interpolation inside
@@ -130,12 +148,20 @@ pub fn bucket_fraction(lower: f64, upper: f64, mut buckets: Vec<Bucket>) -> f64 
         let mut prev_count = 0.0;
         for (i, b) in buckets.iter().enumerate() {
             if x <= b.upper_bound {
-                let lo = if i == 0 && b.upper_bound > 0.0 { 0.0 } else { prev_bound };
+                let lo = if i == 0 && b.upper_bound > 0.0 {
+                    0.0
+                } else {
+                    prev_bound
+                };
                 if x <= lo {
                     return prev_count;
                 }
                 if lo.is_infinite() || b.upper_bound.is_infinite() {
-                    return if x >= b.upper_bound { b.count } else { prev_count };
+                    return if x >= b.upper_bound {
+                        b.count
+                    } else {
+                        prev_count
+                    };
                 }
                 return prev_count + (b.count - prev_count) * (x - lo) / (b.upper_bound - lo);
             }
@@ -152,7 +178,10 @@ mod tests {
     use super::*;
 
     fn b(pairs: &[(f64, f64)]) -> Vec<Bucket> {
-        pairs.iter().map(|&(upper_bound, count)| Bucket { upper_bound, count }).collect()
+        pairs
+            .iter()
+            .map(|&(upper_bound, count)| Bucket { upper_bound, count })
+            .collect()
     }
 
     #[test]
@@ -170,7 +199,10 @@ mod tests {
         let r = bucket_quantile(0.5, b(&[(1.0, 5.0), (2.0, 3.0), (f64::INFINITY, 10.0)]));
         assert!(r.forced_monotonic);
         assert_eq!(r.value, 1.0);
-        let noise = bucket_quantile(0.5, b(&[(1.0, 5.0), (2.0, 5.0 - 1e-15), (f64::INFINITY, 10.0)]));
+        let noise = bucket_quantile(
+            0.5,
+            b(&[(1.0, 5.0), (2.0, 5.0 - 1e-15), (f64::INFINITY, 10.0)]),
+        );
         assert!(!noise.forced_monotonic);
     }
 

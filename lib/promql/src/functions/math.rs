@@ -113,7 +113,11 @@ pub fn format_go_float(v: f64) -> String {
     if v.is_nan() {
         "NaN".to_string()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf".to_string() } else { "-Inf".to_string() }
+        if v > 0.0 {
+            "+Inf".to_string()
+        } else {
+            "-Inf".to_string()
+        }
     } else {
         format!("{v}")
     }
@@ -134,7 +138,8 @@ pub fn parse_go_float(s: &str) -> Option<f64> {
             Some(d) => (true, d),
             None => (false, lower.trim_start_matches('+')),
         };
-        let v = i64::from_str_radix(digits.trim_start_matches("0x").trim_start_matches("0X"), 16).ok()? as f64;
+        let v = i64::from_str_radix(digits.trim_start_matches("0x").trim_start_matches("0X"), 16)
+            .ok()? as f64;
         return Some(if neg { -v } else { v });
     }
     if lower.contains(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | '+' | '-'))) {
@@ -150,7 +155,10 @@ mod tests {
     #[track_caller]
     fn check_quantile(q: f64, mut vals: Vec<f64>, want: f64) {
         let got = quantile(q, &mut vals);
-        assert!(got == want || (got.is_nan() && want.is_nan()), "quantile({q}) = {got}, want {want}");
+        assert!(
+            got == want || (got.is_nan() && want.is_nan()),
+            "quantile({q}) = {got}, want {want}"
+        );
     }
 
     #[test]
@@ -174,7 +182,13 @@ mod tests {
 
     #[test]
     fn go_float_formats() {
-        for (v, want) in [(1.0, "1"), (0.5, "0.5"), (f64::INFINITY, "+Inf"), (1e21, "1000000000000000000000"), (f64::NAN, "NaN")] {
+        for (v, want) in [
+            (1.0, "1"),
+            (0.5, "0.5"),
+            (f64::INFINITY, "+Inf"),
+            (1e21, "1000000000000000000000"),
+            (f64::NAN, "NaN"),
+        ] {
             assert_eq!(format_go_float(v), want);
         }
         assert_eq!(parse_go_float("+Inf"), Some(f64::INFINITY));

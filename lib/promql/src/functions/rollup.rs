@@ -119,7 +119,11 @@ pub fn avg_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
         let q = (count - 1.0) / count;
         (mean, c) = kahan_inc(f / count, q * mean, q * c);
     }
-    Ok(Some(if incremental { mean + c } else { sum / count + c / count }))
+    Ok(Some(if incremental {
+        mean + c
+    } else {
+        sum / count + c / count
+    }))
 }
 
 /// `sum_over_time`
@@ -159,7 +163,11 @@ fn compare_over_time(w: &W<'_>, better: fn(f64, f64) -> bool, timestamp: bool) -
             best_t = t;
         }
     }
-    Ok(Some(if timestamp { best_t as f64 / 1000.0 } else { best }))
+    Ok(Some(if timestamp {
+        best_t as f64 / 1000.0
+    } else {
+        best
+    }))
 }
 
 /// `max_over_time`
@@ -251,14 +259,17 @@ pub fn changes(w: &W<'_>, _: &mut Vec<f64>) -> Out {
 
 /// `resets`: number of decreases.
 pub fn resets(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    Ok(Some(w.vals.windows(2).filter(|p| p[1] < p[0]).count() as f64))
+    Ok(Some(
+        w.vals.windows(2).filter(|p| p[1] < p[0]).count() as f64
+    ))
 }
 
 /// Least-squares regression of the window: (slope, intercept at `intercept_t`).
 fn linear_regression(w: &W<'_>, intercept_t: i64) -> (f64, f64) {
     let init_y = w.vals[0];
     let mut const_y = true;
-    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+    let (mut n, mut sx, mut cx, mut sy, mut cy, mut sxy, mut cxy, mut sx2, mut cx2) =
+        (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
     for (i, (&t, &v)) in w.ts.iter().zip(w.vals).enumerate() {
         if const_y && i > 0 && v != init_y {
             const_y = false;
@@ -303,12 +314,19 @@ pub fn predict_linear(w: &W<'_>, _: &mut Vec<f64>) -> Out {
 
 /// `double_exponential_smoothing(v[d], sf, tf)` (formerly `holt_winters`).
 pub fn double_exponential_smoothing(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    let (sf, tf) = (w.params.first().copied().unwrap_or(f64::NAN), w.params.get(1).copied().unwrap_or(f64::NAN));
+    let (sf, tf) = (
+        w.params.first().copied().unwrap_or(f64::NAN),
+        w.params.get(1).copied().unwrap_or(f64::NAN),
+    );
     if !(sf > 0.0 && sf < 1.0) {
-        return Err(format!("invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"));
+        return Err(format!(
+            "invalid smoothing factor. Expected: 0 < sf < 1, got: {sf:.6}"
+        ));
     }
     if !(tf > 0.0 && tf < 1.0) {
-        return Err(format!("invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"));
+        return Err(format!(
+            "invalid trend factor. Expected: 0 < tf < 1, got: {tf:.6}"
+        ));
     }
     let v = w.vals;
     if v.len() < 2 {
@@ -355,12 +373,16 @@ fn count_matching(w: &W<'_>, pred: impl Fn(f64, f64) -> bool) -> usize {
 
 /// MetricsQL `share_gt_over_time(v[d], x)`: fraction of samples greater than `x`.
 pub fn share_gt_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    Ok(Some(count_matching(w, |v, x| v > x) as f64 / w.vals.len() as f64))
+    Ok(Some(
+        count_matching(w, |v, x| v > x) as f64 / w.vals.len() as f64,
+    ))
 }
 
 /// MetricsQL `share_le_over_time(v[d], x)`: fraction of samples not greater than `x`.
 pub fn share_le_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    Ok(Some(count_matching(w, |v, x| v <= x) as f64 / w.vals.len() as f64))
+    Ok(Some(
+        count_matching(w, |v, x| v <= x) as f64 / w.vals.len() as f64,
+    ))
 }
 
 /// MetricsQL `count_gt_over_time(v[d], x)`.
@@ -393,10 +415,21 @@ mod tests {
     fn check(f: RollupFn, vals: &[f64], params: &[f64], range_ms: i64, want: Option<f64>) {
         let ts: Vec<i64> = (0..vals.len() as i64).map(|i| 15_000 * (i + 1)).collect();
         let end = *ts.last().unwrap_or(&0);
-        let w = W { ts: &ts, vals, range_start: end - range_ms, range_end: end, range_ms, eval_ts: end, params };
+        let w = W {
+            ts: &ts,
+            vals,
+            range_start: end - range_ms,
+            range_end: end,
+            range_ms,
+            eval_ts: end,
+            params,
+        };
         let got = f(&w, &mut Vec::new()).unwrap();
         match (got, want) {
-            (Some(g), Some(w)) => assert!((g - w).abs() <= 1e-9 * w.abs().max(1.0) || (g.is_nan() && w.is_nan()), "got {g}, want {w}"),
+            (Some(g), Some(w)) => assert!(
+                (g - w).abs() <= 1e-9 * w.abs().max(1.0) || (g.is_nan() && w.is_nan()),
+                "got {g}, want {w}"
+            ),
             (g, w) => assert_eq!(g, w),
         }
     }
@@ -415,24 +448,74 @@ mod tests {
         check(count_over_time, &[1.0, 2.0], &[], 60_000, Some(2.0));
         check(min_over_time, &[3.0, f64::NAN, 1.0], &[], 60_000, Some(1.0));
         check(max_over_time, &[f64::NAN, 2.0], &[], 60_000, Some(2.0));
-        check(quantile_over_time, &[1.0, 2.0, 3.0, 4.0], &[0.5], 60_000, Some(2.5));
+        check(
+            quantile_over_time,
+            &[1.0, 2.0, 3.0, 4.0],
+            &[0.5],
+            60_000,
+            Some(2.5),
+        );
         check(stdvar_over_time, &[1.0, 3.0], &[], 60_000, Some(1.0));
-        check(changes, &[1.0, 1.0, 2.0, f64::NAN, f64::NAN], &[], 60_000, Some(2.0));
+        check(
+            changes,
+            &[1.0, 1.0, 2.0, f64::NAN, f64::NAN],
+            &[],
+            60_000,
+            Some(2.0),
+        );
         check(resets, &[3.0, 1.0, 2.0, 0.0], &[], 60_000, Some(2.0));
         check(deriv, &[0.0, 15.0, 30.0], &[], 60_000, Some(1.0));
-        check(predict_linear, &[0.0, 15.0, 30.0], &[10.0], 60_000, Some(40.0));
+        check(
+            predict_linear,
+            &[0.0, 15.0, 30.0],
+            &[10.0],
+            60_000,
+            Some(40.0),
+        );
         check(median_over_time, &[5.0, 1.0, 3.0], &[], 60_000, Some(3.0));
         check(range_over_time, &[5.0, 1.0, 3.0], &[], 60_000, Some(4.0));
         check(distinct_over_time, &[1.0, 1.0, 2.0], &[], 60_000, Some(2.0));
-        check(share_gt_over_time, &[1.0, 2.0, 3.0, 4.0], &[2.0], 60_000, Some(0.5));
-        check(count_le_over_time, &[1.0, 2.0, 3.0], &[2.0], 60_000, Some(2.0));
-        check(ts_of_max_over_time, &[1.0, 3.0, 3.0], &[], 60_000, Some(45.0));
-        check(mad_over_time, &[1.0, 2.0, 3.0, 4.0, 100.0], &[], 60_000, Some(1.0));
+        check(
+            share_gt_over_time,
+            &[1.0, 2.0, 3.0, 4.0],
+            &[2.0],
+            60_000,
+            Some(0.5),
+        );
+        check(
+            count_le_over_time,
+            &[1.0, 2.0, 3.0],
+            &[2.0],
+            60_000,
+            Some(2.0),
+        );
+        check(
+            ts_of_max_over_time,
+            &[1.0, 3.0, 3.0],
+            &[],
+            60_000,
+            Some(45.0),
+        );
+        check(
+            mad_over_time,
+            &[1.0, 2.0, 3.0, 4.0, 100.0],
+            &[],
+            60_000,
+            Some(1.0),
+        );
     }
 
     #[test]
     fn smoothing_rejects_bad_factors() {
-        let w = W { ts: &[1, 2], vals: &[1.0, 2.0], range_start: 0, range_end: 2, range_ms: 2, eval_ts: 2, params: &[1.5, 0.5] };
+        let w = W {
+            ts: &[1, 2],
+            vals: &[1.0, 2.0],
+            range_start: 0,
+            range_end: 2,
+            range_ms: 2,
+            eval_ts: 2,
+            params: &[1.5, 0.5],
+        };
         assert!(double_exponential_smoothing(&w, &mut Vec::new()).is_err());
     }
 }

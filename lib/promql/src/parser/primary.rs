@@ -2,7 +2,10 @@
 //! `offset` and `@` modifiers.
 
 use super::{ParseError, Parser, check};
-use crate::ast::{AggOp, AggregateExpr, At, Call, Expr, ExprKind, MatrixSelector, Subquery, VectorSelector, Window};
+use crate::ast::{
+    AggOp, AggregateExpr, At, Call, Expr, ExprKind, MatrixSelector, Subquery, VectorSelector,
+    Window,
+};
 use crate::functions;
 use crate::labels::{LabelMatcher, METRIC_NAME, MatchKind};
 use crate::lexer::Tok;
@@ -10,7 +13,8 @@ use crate::lexer::Tok;
 /// Whether `s` is a valid unquoted label name.
 pub(crate) fn is_label_name(s: &str) -> bool {
     let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic()) && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+    matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
+        && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
 }
 
 impl Parser<'_> {
@@ -72,7 +76,12 @@ impl Parser<'_> {
 
     /// `{ matcher, ... }` after an optional metric name; `base` holds matchers inherited from a
     /// `WITH` template.
-    pub(super) fn selector_body(&mut self, name: Option<String>, mut matchers: Vec<LabelMatcher>, start: usize) -> Result<VectorSelector, ParseError> {
+    pub(super) fn selector_body(
+        &mut self,
+        name: Option<String>,
+        mut matchers: Vec<LabelMatcher>,
+        start: usize,
+    ) -> Result<VectorSelector, ParseError> {
         self.expect(crate::lexer::Tok::LBrace, "\"{\"")?;
         let mut name = name;
         loop {
@@ -86,15 +95,29 @@ impl Parser<'_> {
                     // Prometheus 3: a quoted metric name inside the braces.
                     self.advance();
                     if let Some(n) = &name {
-                        return Err(self.err_at(item_start, format!("metric name must not be set twice: {n:?} or {s:?}")));
+                        return Err(self.err_at(
+                            item_start,
+                            format!("metric name must not be set twice: {n:?} or {s:?}"),
+                        ));
                     }
                     name = Some(s);
                 }
-                Tok::Ident(s) if !matches!(self.tok_at(1), Tok::Assign | Tok::Neq | Tok::EqlRegex | Tok::NeqRegex) => {
+                Tok::Ident(s)
+                    if !matches!(
+                        self.tok_at(1),
+                        Tok::Assign | Tok::Neq | Tok::EqlRegex | Tok::NeqRegex
+                    ) =>
+                {
                     // MetricsQL: a WITH template holding label filters.
                     self.advance();
                     let Some(inner) = self.template_filters(&s) else {
-                        return Err(self.err_at(self.start(), format!("unexpected {}, expected label matching operator", self.tok().describe())));
+                        return Err(self.err_at(
+                            self.start(),
+                            format!(
+                                "unexpected {}, expected label matching operator",
+                                self.tok().describe()
+                            ),
+                        ));
                     };
                     matchers.extend(inner);
                 }
@@ -115,7 +138,12 @@ impl Parser<'_> {
                         return Err(self.unexpected("string"));
                     };
                     self.advance();
-                    let m = LabelMatcher::new(&label, kind, &value).map_err(|e| self.err_at(item_start, format!("invalid regular expression {value:?}: {}", regex_msg(&e))))?;
+                    let m = LabelMatcher::new(&label, kind, &value).map_err(|e| {
+                        self.err_at(
+                            item_start,
+                            format!("invalid regular expression {value:?}: {}", regex_msg(&e)),
+                        )
+                    })?;
                     matchers.push(m);
                 }
                 _ => return Err(self.unexpected("a label matcher")),
@@ -156,8 +184,16 @@ impl Parser<'_> {
         }
         let mut args = args.into_iter();
         let param = if want == 2 { args.next() } else { None };
-        let Some(expr) = args.next() else { return Err(self.err_at(args_start, "missing aggregation argument")) };
-        let agg = AggregateExpr { op, expr: unparen(expr), param: param.map(unparen), grouping, without };
+        let Some(expr) = args.next() else {
+            return Err(self.err_at(args_start, "missing aggregation argument"));
+        };
+        let agg = AggregateExpr {
+            op,
+            expr: unparen(expr),
+            param: param.map(unparen),
+            grouping,
+            without,
+        };
         check::aggregation(self.src, &agg)?;
         Ok(self.node(ExprKind::Aggregate(Box::new(agg)), start))
     }
@@ -176,7 +212,9 @@ impl Parser<'_> {
                 Tok::Comma => {
                     let at = self.advance().start;
                     if *self.tok() == Tok::RParen {
-                        return Err(self.err_at(at, "trailing commas not allowed in function call args"));
+                        return Err(
+                            self.err_at(at, "trailing commas not allowed in function call args")
+                        );
                     }
                 }
                 Tok::RParen => {
@@ -194,7 +232,11 @@ impl Parser<'_> {
         };
         self.advance();
         let args: Vec<Expr> = self.call_args()?.into_iter().map(unparen).collect();
-        let mut call = Call { func, args, keep_metric_names: false };
+        let mut call = Call {
+            func,
+            args,
+            keep_metric_names: false,
+        };
         if self.is_kw("keep_metric_names") {
             self.advance();
             call.keep_metric_names = true;
@@ -216,20 +258,48 @@ impl Parser<'_> {
                     }
                     if *self.tok() == Tok::Colon {
                         self.advance();
-                        let step = if *self.tok() == Tok::RBracket { None } else { Some(self.duration_arg("a duration")?) };
+                        let step = if *self.tok() == Tok::RBracket {
+                            None
+                        } else {
+                            Some(self.duration_arg("a duration")?)
+                        };
                         if step == Some(0) {
-                            return Err(self.err_at(bracket, "subquery step must be greater than 0"));
+                            return Err(
+                                self.err_at(bracket, "subquery step must be greater than 0")
+                            );
                         }
                         self.expect(Tok::RBracket, "\"]\"")?;
-                        let sq = Subquery { expr: e, range_ms: range, step_ms: step, offset_ms: 0, at: None };
+                        let sq = Subquery {
+                            expr: e,
+                            range_ms: range,
+                            step_ms: step,
+                            offset_ms: 0,
+                            at: None,
+                        };
                         check::subquery(self.src, bracket, &sq)?;
                         e = self.node(ExprKind::Subquery(Box::new(sq)), start);
                     } else {
                         self.expect(Tok::RBracket, "\"]\" or \":\"")?;
                         e = match e.kind {
-                            ExprKind::Selector(sel) if sel.offset_ms == 0 && sel.at.is_none() => self.node(ExprKind::Matrix(MatrixSelector { selector: sel, range: Window::Fixed(range) }), start),
-                            ExprKind::Selector(_) => return Err(self.err_at(bracket, "no offset or @ modifiers allowed before range")),
-                            _ => return Err(self.err_at(bracket, "ranges only allowed for vector selectors")),
+                            ExprKind::Selector(sel) if sel.offset_ms == 0 && sel.at.is_none() => {
+                                self.node(
+                                    ExprKind::Matrix(MatrixSelector {
+                                        selector: sel,
+                                        range: Window::Fixed(range),
+                                    }),
+                                    start,
+                                )
+                            }
+                            ExprKind::Selector(_) => {
+                                return Err(self.err_at(
+                                    bracket,
+                                    "no offset or @ modifiers allowed before range",
+                                ));
+                            }
+                            _ => {
+                                return Err(self
+                                    .err_at(bracket, "ranges only allowed for vector selectors"));
+                            }
                         };
                     }
                 }
@@ -317,7 +387,12 @@ impl Parser<'_> {
 }
 
 fn regex_msg(e: &regex::Error) -> String {
-    e.to_string().lines().last().unwrap_or("").trim().to_string()
+    e.to_string()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn unparen(e: Expr) -> Expr {
@@ -332,10 +407,20 @@ fn set_offset(src: &str, at: usize, e: &mut Expr, d: i64) -> Result<(), ParseErr
         ExprKind::Selector(s) => &mut s.offset_ms,
         ExprKind::Matrix(m) => &mut m.selector.offset_ms,
         ExprKind::Subquery(s) => &mut s.offset_ms,
-        _ => return Err(ParseError::new(src, at, "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery")),
+        _ => {
+            return Err(ParseError::new(
+                src,
+                at,
+                "offset modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+            ));
+        }
     };
     if *slot != 0 {
-        return Err(ParseError::new(src, at, "offset may not be set multiple times"));
+        return Err(ParseError::new(
+            src,
+            at,
+            "offset may not be set multiple times",
+        ));
     }
     *slot = d;
     Ok(())
@@ -346,10 +431,20 @@ fn set_at(src: &str, pos: usize, e: &mut Expr, at: At) -> Result<(), ParseError>
         ExprKind::Selector(s) => &mut s.at,
         ExprKind::Matrix(m) => &mut m.selector.at,
         ExprKind::Subquery(s) => &mut s.at,
-        _ => return Err(ParseError::new(src, pos, "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery")),
+        _ => {
+            return Err(ParseError::new(
+                src,
+                pos,
+                "@ modifier must be preceded by an instant vector selector or range vector selector or a subquery",
+            ));
+        }
     };
     if slot.is_some() {
-        return Err(ParseError::new(src, pos, "@ <timestamp> may not be set multiple times"));
+        return Err(ParseError::new(
+            src,
+            pos,
+            "@ <timestamp> may not be set multiple times",
+        ));
     }
     *slot = Some(at);
     Ok(())

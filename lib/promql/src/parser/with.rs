@@ -68,7 +68,11 @@ impl Parser<'_> {
             self.expect(Tok::Assign, "\"=\"")?;
             let template = if is_func {
                 let body = self.capture_until_separator()?;
-                Template::Func { params, body, scopes: self.scopes.clone() }
+                Template::Func {
+                    params,
+                    body,
+                    scopes: self.scopes.clone(),
+                }
             } else {
                 Template::Expr(self.expr(0)?)
             };
@@ -115,34 +119,70 @@ impl Parser<'_> {
     /// Label filters of the template `name`, for splicing into `{...}`.
     pub(super) fn template_filters(&self, name: &str) -> Option<Vec<LabelMatcher>> {
         match self.lookup_template(name)? {
-            Template::Expr(Expr { kind: ExprKind::Selector(s), .. }) if s.offset_ms == 0 && s.at.is_none() => Some(s.matchers),
+            Template::Expr(Expr {
+                kind: ExprKind::Selector(s),
+                ..
+            }) if s.offset_ms == 0 && s.at.is_none() => Some(s.matchers),
             _ => None,
         }
     }
 
-    pub(super) fn expand_template(&mut self, t: Template, name: &str, start: usize) -> Result<Expr, ParseError> {
+    pub(super) fn expand_template(
+        &mut self,
+        t: Template,
+        name: &str,
+        start: usize,
+    ) -> Result<Expr, ParseError> {
         self.advance(); // the name
         match t {
             Template::Expr(e) => {
                 if *self.tok() == Tok::LBrace {
-                    if let ExprKind::Selector(s) = &e.kind {
-                        if s.offset_ms == 0 && s.at.is_none() {
-                            let base: Vec<LabelMatcher> = s.matchers.iter().filter(|m| !(s.name.is_some() && m.name == METRIC_NAME)).cloned().collect();
-                            let sel = self.selector_body(s.name.clone(), base, start)?;
-                            return Ok(self.node(ExprKind::Selector(sel), start));
-                        }
+                    if let ExprKind::Selector(s) = &e.kind
+                        && s.offset_ms == 0
+                        && s.at.is_none()
+                    {
+                        let base: Vec<LabelMatcher> = s
+                            .matchers
+                            .iter()
+                            .filter(|m| !(s.name.is_some() && m.name == METRIC_NAME))
+                            .cloned()
+                            .collect();
+                        let sel = self.selector_body(s.name.clone(), base, start)?;
+                        return Ok(self.node(ExprKind::Selector(sel), start));
                     }
-                    return Err(self.err_at(start, format!("template {name:?} is not a selector and cannot take label filters")));
+                    return Err(self.err_at(
+                        start,
+                        format!(
+                            "template {name:?} is not a selector and cannot take label filters"
+                        ),
+                    ));
                 }
                 Ok(e)
             }
-            Template::Func { params, body, scopes } => {
+            Template::Func {
+                params,
+                body,
+                scopes,
+            } => {
                 if *self.tok() != Tok::LParen {
-                    return Err(self.err_at(start, format!("template function {name:?} needs {} argument(s)", params.len())));
+                    return Err(self.err_at(
+                        start,
+                        format!(
+                            "template function {name:?} needs {} argument(s)",
+                            params.len()
+                        ),
+                    ));
                 }
                 let args = self.template_args()?;
                 if args.len() != params.len() {
-                    return Err(self.err_at(start, format!("template function {name:?} takes {} argument(s), got {}", params.len(), args.len())));
+                    return Err(self.err_at(
+                        start,
+                        format!(
+                            "template function {name:?} takes {} argument(s), got {}",
+                            params.len(),
+                            args.len()
+                        ),
+                    ));
                 }
                 let mut frame = HashMap::new();
                 for (p, a) in params.into_iter().zip(args) {
@@ -152,8 +192,18 @@ impl Parser<'_> {
                 scopes.push(frame);
                 let mut toks = body;
                 let end = toks.last().map_or(start, |t| t.end);
-                toks.push(Token { tok: Tok::Eof, start: end, end });
-                let mut sub = Parser { src: self.src, toks: &toks, i: 0, scopes, depth: self.depth + 1 };
+                toks.push(Token {
+                    tok: Tok::Eof,
+                    start: end,
+                    end,
+                });
+                let mut sub = Parser {
+                    src: self.src,
+                    toks: &toks,
+                    i: 0,
+                    scopes,
+                    depth: self.depth + 1,
+                };
                 if sub.depth > super::MAX_DEPTH {
                     return Err(self.err_at(start, "template expansion nests too deeply"));
                 }

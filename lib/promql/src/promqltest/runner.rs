@@ -64,7 +64,11 @@ impl Report {
 }
 
 /// Runs a script with `engine`; `skip` picks evals not to run.
-pub fn run_script(engine: &Engine, text: &str, skip: SkipFn<'_>) -> Result<Report, super::script::ScriptError> {
+pub fn run_script(
+    engine: &Engine,
+    text: &str,
+    skip: SkipFn<'_>,
+) -> Result<Report, super::script::ScriptError> {
     let cmds = parse_script(text)?;
     let mut store = MemoryQuerier::new();
     let mut report = Report::default();
@@ -76,7 +80,9 @@ pub fn run_script(engine: &Engine, text: &str, skip: SkipFn<'_>) -> Result<Repor
                 store.clear();
                 histogram_series.clear();
             }
-            Command::Load { interval, series, .. } => {
+            Command::Load {
+                interval, series, ..
+            } => {
                 for (labels, vals) in series {
                     if vals.contains(&SeqValue::Histogram) {
                         histogram_series.push(labels.clone());
@@ -93,11 +99,14 @@ pub fn run_script(engine: &Engine, text: &str, skip: SkipFn<'_>) -> Result<Repor
                 }
             }
             Command::Eval(ev) => {
-                if let Some(reason) = skip(&ev).or_else(|| selects_histograms(&ev.query, &histogram_series)) {
+                if let Some(reason) =
+                    skip(&ev).or_else(|| selects_histograms(&ev.query, &histogram_series))
+                {
                     *report.skipped.entry(reason).or_default() += 1;
                     continue;
                 }
-                let checked_annotations = !ev.warn.is_empty() || !ev.info.is_empty() || ev.no_warn || ev.no_info;
+                let checked_annotations =
+                    !ev.warn.is_empty() || !ev.info.is_empty() || ev.no_warn || ev.no_info;
                 match run_eval(engine, &store, &ev) {
                     Ok(()) => {
                         report.passed += 1;
@@ -106,7 +115,11 @@ pub fn run_script(engine: &Engine, text: &str, skip: SkipFn<'_>) -> Result<Repor
                             report.annotation_checks += 1;
                         }
                     }
-                    Err(message) => report.failures.push(Failure { line: ev.line, query: ev.query.clone(), message }),
+                    Err(message) => report.failures.push(Failure {
+                        line: ev.line,
+                        query: ev.query.clone(),
+                        message,
+                    }),
                 }
             }
         }
@@ -128,7 +141,9 @@ fn selects_histograms(query: &str, histogram_series: &[Labels]) -> Option<String
             ExprKind::Matrix(m) => &m.selector.matchers,
             _ => return,
         };
-        hit |= histogram_series.iter().any(|l| matchers.iter().all(|m| m.matches_labels(l)));
+        hit |= histogram_series
+            .iter()
+            .any(|l| matchers.iter().all(|m| m.matches_labels(l)));
     });
     hit.then(|| "native_histograms (found in loaded data)".to_string())
 }
@@ -137,19 +152,26 @@ fn selects_histograms(query: &str, histogram_series: &[Labels]) -> Option<String
 pub fn run_eval(engine: &Engine, store: &MemoryQuerier, ev: &EvalCmd) -> Result<(), String> {
     let expr = match parse(&ev.query) {
         Ok(e) => e,
-        Err(e) => return check_failure(ev, Err(e.into())).map(|_| ()).map_err(|m| format!("parse error: {m}")),
+        Err(e) => {
+            return check_failure(ev, Err(e.into()))
+                .map(|_| ())
+                .map_err(|m| format!("parse error: {m}"));
+        }
     };
     match ev.kind {
         EvalKind::Range { start, end, step } => {
             let res = engine.range_expr(store, &expr, &ev.query, start, end, step);
-            let Some(res) = check_failure(ev, res)? else { return Ok(()) };
+            let Some(res) = check_failure(ev, res)? else {
+                return Ok(());
+            };
             check_annotations(ev, &res.annotations)?;
             compare(ev, &res.value, Some((start, step, end)))
         }
         EvalKind::Instant { at } => {
             run_instant(engine, store, ev, &expr, at)?;
             for (variant, t) in at_variants(&expr, at) {
-                run_instant(engine, store, ev, &variant, t).map_err(|e| format!("@ variant `{variant}` at {t} ms: {e}"))?;
+                run_instant(engine, store, ev, &variant, t)
+                    .map_err(|e| format!("@ variant `{variant}` at {t} ms: {e}"))?;
             }
             Ok(())
         }
@@ -157,14 +179,21 @@ pub fn run_eval(engine: &Engine, store: &MemoryQuerier, ev: &EvalCmd) -> Result<
 }
 
 /// `Ok(None)` when the query failed as expected.
-fn check_failure(ev: &EvalCmd, res: Result<QueryResult, QueryError>) -> Result<Option<QueryResult>, String> {
+fn check_failure(
+    ev: &EvalCmd,
+    res: Result<QueryResult, QueryError>,
+) -> Result<Option<QueryResult>, String> {
     match (res, &ev.fail) {
         (Ok(_), Some(_)) => Err("expected an error but the query succeeded".into()),
         (Ok(r), None) => Ok(Some(r)),
         (Err(e), None) => Err(format!("unexpected error: {e}")),
         (Err(e), Some(want)) => {
             let msg = e.to_string();
-            if matches_expect(want, &msg) { Ok(None) } else { Err(format!("expected error {want:?}, got {msg:?}")) }
+            if matches_expect(want, &msg) {
+                Ok(None)
+            } else {
+                Err(format!("expected error {want:?}, got {msg:?}"))
+            }
         }
     }
 }
@@ -177,24 +206,45 @@ fn matches_expect(e: &Expect, s: &str) -> bool {
     }
 }
 
-fn run_instant(engine: &Engine, store: &MemoryQuerier, ev: &EvalCmd, expr: &Expr, at: i64) -> Result<(), String> {
+fn run_instant(
+    engine: &Engine,
+    store: &MemoryQuerier,
+    ev: &EvalCmd,
+    expr: &Expr,
+    at: i64,
+) -> Result<(), String> {
     let res = engine.instant_expr(store, expr, &ev.query, at);
-    let Some(res) = check_failure(ev, res)? else { return Ok(()) };
+    let Some(res) = check_failure(ev, res)? else {
+        return Ok(());
+    };
     check_annotations(ev, &res.annotations)?;
     compare(ev, &res.value, ev.range_vector.map(|(a, b, s)| (a, s, b)))?;
     if ev.string.is_some() || ev.range_vector.is_some() || ev.query.contains("range()") {
         return Ok(());
     }
     // The same query as a range query must give the same point at `at`.
-    let range = engine.range_expr(store, expr, &ev.query, at - 60_000, at + 60_000, 60_000).map_err(|e| format!("range mode: unexpected error: {e}"))?;
+    let range = engine
+        .range_expr(store, expr, &ev.query, at - 60_000, at + 60_000, 60_000)
+        .map_err(|e| format!("range mode: unexpected error: {e}"))?;
     if ev.ordered {
         return Ok(());
     }
-    let QueryValue::Matrix(m) = &range.value else { return Err("range mode did not return a matrix".into()) };
+    let QueryValue::Matrix(m) = &range.value else {
+        return Err("range mode did not return a matrix".into());
+    };
     if m.windows(2).any(|w| w[0].labels > w[1].labels) {
         return Err("range mode: matrix is not sorted by labels".into());
     }
-    let vec: Vec<Sample> = m.iter().filter_map(|s| s.points.iter().find(|p| p.0 == at).map(|p| Sample { labels: s.labels.clone(), t: at, v: p.1 })).collect();
+    let vec: Vec<Sample> = m
+        .iter()
+        .filter_map(|s| {
+            s.points.iter().find(|p| p.0 == at).map(|p| Sample {
+                labels: s.labels.clone(),
+                t: at,
+                v: p.1,
+            })
+        })
+        .collect();
     let as_value = match res.value {
         QueryValue::Scalar { .. } => match vec.first() {
             Some(s) => QueryValue::Scalar { t: at, v: s.v },
@@ -220,7 +270,11 @@ fn at_variants(expr: &Expr, at: i64) -> Vec<(Expr, i64)> {
     }
     let mut e = expr.clone();
     set_at(&mut e, at);
-    let times = if at == 0 { vec![-1000, 0, 1000] } else { vec![-10 * at, 0, at / 5, at, 10 * at] };
+    let times = if at == 0 {
+        vec![-1000, 0, 1000]
+    } else {
+        vec![-10 * at, 0, at / 5, at, 10 * at]
+    };
     times.into_iter().map(|t| (e.clone(), t)).collect()
 }
 
@@ -254,7 +308,10 @@ fn set_at(e: &mut Expr, at: i64) {
 }
 
 fn check_annotations(ev: &EvalCmd, a: &Annotations) -> Result<(), String> {
-    for (kind, want, got, none) in [("warn", &ev.warn, &a.warnings, ev.no_warn), ("info", &ev.info, &a.infos, ev.no_info)] {
+    for (kind, want, got, none) in [
+        ("warn", &ev.warn, &a.warnings, ev.no_warn),
+        ("info", &ev.info, &a.infos, ev.no_info),
+    ] {
         if none && !got.is_empty() {
             return Err(format!("unexpected {kind} annotations: {got:?}"));
         }
@@ -307,23 +364,41 @@ fn compare(ev: &EvalCmd, got: &QueryValue, range: Option<(i64, i64, i64)>) -> Re
         QueryValue::Scalar { v, .. } => match &ev.scalar {
             Some(want) => {
                 let w = want_float(want)?.ok_or("expected scalar is omitted")?;
-                if float_eq(w, *v) { Ok(()) } else { Err(format!("expected scalar {w}, got {v}")) }
+                if float_eq(w, *v) {
+                    Ok(())
+                } else {
+                    Err(format!("expected scalar {w}, got {v}"))
+                }
             }
             None => Err(format!("expected a vector or matrix, got scalar {v}")),
         },
         QueryValue::Vector(samples) => {
             if ev.scalar.is_some() {
-                return Err(format!("expected a scalar, got a vector of {} samples", samples.len()));
+                return Err(format!(
+                    "expected a scalar, got a vector of {} samples",
+                    samples.len()
+                ));
             }
             let mut seen = vec![false; ev.series.len()];
             for (pos, s) in samples.iter().enumerate() {
                 let Some(i) = ev.series.iter().position(|e| e.labels == s.labels) else {
-                    return Err(format!("unexpected metric {} in result, has value {}", s.labels, s.v));
+                    return Err(format!(
+                        "unexpected metric {} in result, has value {}",
+                        s.labels, s.v
+                    ));
                 };
                 if ev.ordered && i != pos {
-                    return Err(format!("expected metric {} at position {}, was at {}", s.labels, i + 1, pos + 1));
+                    return Err(format!(
+                        "expected metric {} at position {}, was at {}",
+                        s.labels,
+                        i + 1,
+                        pos + 1
+                    ));
                 }
-                let w = ev.series[i].values.first().ok_or("expected series without value")?;
+                let w = ev.series[i]
+                    .values
+                    .first()
+                    .ok_or("expected series without value")?;
                 let w = want_float(w)?.ok_or("expected value is omitted")?;
                 if !float_eq(w, s.v) {
                     return Err(format!("expected {w} for {}, got {}", s.labels, s.v));
@@ -342,34 +417,57 @@ fn compare(ev: &EvalCmd, got: &QueryValue, range: Option<(i64, i64, i64)>) -> Re
             if ev.ordered {
                 return Err("expected an ordered result, got a matrix".into());
             }
-            let Some((start, step, end)) = range else { return Err("unexpected matrix result".into()) };
+            let Some((start, step, end)) = range else {
+                return Err("unexpected matrix result".into());
+            };
             compare_matrix(ev, series, start, step, end)
         }
     }
 }
 
-fn compare_matrix(ev: &EvalCmd, series: &[RangeSeries], start: i64, step: i64, end: i64) -> Result<(), String> {
+fn compare_matrix(
+    ev: &EvalCmd,
+    series: &[RangeSeries],
+    start: i64,
+    step: i64,
+    end: i64,
+) -> Result<(), String> {
     if series.windows(2).any(|w| w[0].labels > w[1].labels) {
         return Err("matrix is not sorted by labels".into());
     }
     let mut seen = vec![false; ev.series.len()];
     for s in series {
         let Some(i) = ev.series.iter().position(|e| e.labels == s.labels) else {
-            return Err(format!("unexpected metric {} in result, has {:?}", s.labels, s.points));
+            return Err(format!(
+                "unexpected metric {} in result, has {:?}",
+                s.labels, s.points
+            ));
         };
         seen[i] = true;
         let mut want: Vec<(i64, f64)> = Vec::new();
         for (k, v) in ev.series[i].values.iter().enumerate() {
             let t = start + k as i64 * step;
             if t > end {
-                return Err(format!("expected {} points for {}, more than the time range holds", ev.series[i].values.len(), s.labels));
+                return Err(format!(
+                    "expected {} points for {}, more than the time range holds",
+                    ev.series[i].values.len(),
+                    s.labels
+                ));
             }
             if let Some(f) = want_float(v)? {
                 want.push((t, f));
             }
         }
-        if want.len() != s.points.len() || want.iter().zip(&s.points).any(|(w, g)| w.0 != g.0 || !float_eq(w.1, g.1)) {
-            return Err(format!("expected {want:?} for {}, got {:?}", s.labels, s.points));
+        if want.len() != s.points.len()
+            || want
+                .iter()
+                .zip(&s.points)
+                .any(|(w, g)| w.0 != g.0 || !float_eq(w.1, g.1))
+        {
+            return Err(format!(
+                "expected {want:?} for {}, got {:?}",
+                s.labels, s.points
+            ));
         }
     }
     if let Some(i) = seen.iter().position(|s| !s) {

@@ -116,7 +116,10 @@ pub struct ScriptError {
 }
 
 fn err(line: usize, message: impl Into<String>) -> ScriptError {
-    ScriptError { line, message: message.into() }
+    ScriptError {
+        line,
+        message: message.into(),
+    }
 }
 
 /// Parses a whole script.
@@ -125,7 +128,11 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
         .lines()
         .map(|l| {
             let t = l.trim();
-            if t.starts_with('#') { String::new() } else { t.to_string() }
+            if t.starts_with('#') {
+                String::new()
+            } else {
+                t.to_string()
+            }
         })
         .collect();
     let mut cmds = Vec::new();
@@ -143,7 +150,8 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             cmds.push(Command::Clear);
             i += 1;
         } else if lw.starts_with("load") {
-            let interval = parse_duration(rest.trim()).ok_or_else(|| err(lineno, format!("invalid load interval {rest:?}")))?;
+            let interval = parse_duration(rest.trim())
+                .ok_or_else(|| err(lineno, format!("invalid load interval {rest:?}")))?;
             let mut series = Vec::new();
             i += 1;
             while i < lines.len() && !lines[i].is_empty() {
@@ -157,7 +165,11 @@ pub fn parse_script(text: &str) -> Result<Vec<Command>, ScriptError> {
             if lw != "load" && lw != "load_with_nhcb" {
                 return Err(err(lineno, format!("unknown command {word:?}")));
             }
-            cmds.push(Command::Load { line: lineno, interval, series });
+            cmds.push(Command::Load {
+                line: lineno,
+                interval,
+                series,
+            });
         } else if lw.starts_with("eval") {
             let (cmd, next) = parse_eval(&lines, i)?;
             cmds.push(Command::Eval(Box::new(cmd)));
@@ -218,12 +230,21 @@ fn parse_eval(lines: &[String], start: usize) -> Result<(EvalCmd, usize), Script
     match mode {
         "instant" => {
             let (a, rest) = split_word(rest);
-            let (t, q) = if a == "at" { split_word(rest) } else { (a, rest) };
-            cmd.kind = EvalKind::Instant { at: parse_time(t, lineno)? };
+            let (t, q) = if a == "at" {
+                split_word(rest)
+            } else {
+                (a, rest)
+            };
+            cmd.kind = EvalKind::Instant {
+                at: parse_time(t, lineno)?,
+            };
             cmd.query = q.to_string();
         }
         "range" => {
-            let toks: Vec<&str> = rest.splitn(7, char::is_whitespace).filter(|s| !s.is_empty()).collect();
+            let toks: Vec<&str> = rest
+                .splitn(7, char::is_whitespace)
+                .filter(|s| !s.is_empty())
+                .collect();
             let mut it = rest.split_whitespace();
             let mut grab = |kw: &str| -> Result<i64, ScriptError> {
                 if it.next() != Some(kw) {
@@ -232,7 +253,11 @@ fn parse_eval(lines: &[String], start: usize) -> Result<(EvalCmd, usize), Script
                 parse_time(it.next().unwrap_or(""), lineno)
             };
             let (s, e, st) = (grab("from")?, grab("to")?, grab("step")?);
-            cmd.kind = EvalKind::Range { start: s, end: e, step: st };
+            cmd.kind = EvalKind::Range {
+                start: s,
+                end: e,
+                step: st,
+            };
             let _ = toks;
             // The query is what follows the 6th word.
             let mut q = rest;
@@ -241,7 +266,12 @@ fn parse_eval(lines: &[String], start: usize) -> Result<(EvalCmd, usize), Script
             }
             cmd.query = q.to_string();
         }
-        other => return Err(err(lineno, format!("expected instant or range, got {other:?}"))),
+        other => {
+            return Err(err(
+                lineno,
+                format!("expected instant or range, got {other:?}"),
+            ));
+        }
     }
     let mut i = start + 1;
     while i < lines.len() && !lines[i].is_empty() {
@@ -299,10 +329,15 @@ fn parse_expect(cmd: &mut EvalCmd, rest: &str, line: usize) -> Result<(), Script
         }
         "range" => {
             let w: Vec<&str> = tail.split_whitespace().collect();
-            if w.len() != 7 || w[0] != "vector" || w[1] != "from" || w[3] != "to" || w[5] != "step" {
+            if w.len() != 7 || w[0] != "vector" || w[1] != "from" || w[3] != "to" || w[5] != "step"
+            {
                 return Err(err(line, format!("bad range vector expectation {tail:?}")));
             }
-            cmd.range_vector = Some((parse_time(w[2], line)?, parse_time(w[4], line)?, parse_time(w[6], line)?));
+            cmd.range_vector = Some((
+                parse_time(w[2], line)?,
+                parse_time(w[4], line)?,
+                parse_time(w[6], line)?,
+            ));
         }
         other => return Err(err(line, format!("unknown expectation {other:?}"))),
     }
@@ -370,7 +405,10 @@ pub fn parse_labels(desc: &str, line: usize) -> Result<Labels, ScriptError> {
     let mut out = Vec::new();
     let mut k = 0;
     if let Some(Tok::Ident(n)) = toks.first().map(|t| &t.tok) {
-        out.push(Label { name: "__name__".into(), value: n.clone() });
+        out.push(Label {
+            name: "__name__".into(),
+            value: n.clone(),
+        });
         k = 1;
     }
     if toks.get(k).map(|t| &t.tok) == Some(&Tok::LBrace) {
@@ -379,13 +417,22 @@ pub fn parse_labels(desc: &str, line: usize) -> Result<Labels, ScriptError> {
             match toks.get(k).map(|t| t.tok.clone()) {
                 Some(Tok::RBrace) => break,
                 Some(Tok::Ident(n) | Tok::Str(n)) => {
-                    match (toks.get(k + 1).map(|t| &t.tok), toks.get(k + 2).map(|t| &t.tok)) {
+                    match (
+                        toks.get(k + 1).map(|t| &t.tok),
+                        toks.get(k + 2).map(|t| &t.tok),
+                    ) {
                         (Some(Tok::Assign), Some(Tok::Str(v))) => {
-                            out.push(Label { name: n, value: v.clone() });
+                            out.push(Label {
+                                name: n,
+                                value: v.clone(),
+                            });
                             k += 3;
                         }
                         _ => {
-                            out.push(Label { name: "__name__".into(), value: n });
+                            out.push(Label {
+                                name: "__name__".into(),
+                                value: n,
+                            });
                             k += 1;
                         }
                     }
@@ -429,16 +476,22 @@ fn value_items(s: &str) -> Vec<&str> {
 /// A float in series notation: no hex (`0x10` means "0 repeated 11 times"), durations as
 /// seconds.
 fn parse_value(s: &str) -> Option<f64> {
-    if !s.contains(['x', 'X']) {
-        if let Some(v) = parse_go_float(s) {
-            return Some(v);
-        }
+    if !s.contains(['x', 'X'])
+        && let Some(v) = parse_go_float(s)
+    {
+        return Some(v);
     }
     let (neg, body) = match s.strip_prefix('-') {
         Some(b) => (true, b),
         None => (false, s.strip_prefix('+').unwrap_or(s)),
     };
-    parse_duration(body).map(|ms| if neg { -(ms as f64) / 1000.0 } else { ms as f64 / 1000.0 })
+    parse_duration(body).map(|ms| {
+        if neg {
+            -(ms as f64) / 1000.0
+        } else {
+            ms as f64 / 1000.0
+        }
+    })
 }
 
 /// Expands series values: `1 2 _ stale 0+10x5 1-1x3 5x2 _x3 {{...}}`.
@@ -446,7 +499,10 @@ pub fn parse_values(s: &str, line: usize) -> Result<Vec<SeqValue>, ScriptError> 
     let mut out = Vec::new();
     for item in value_items(s) {
         if item.starts_with("{{") {
-            let times = item.rfind("}}x").and_then(|p| item[p + 3..].parse::<usize>().ok()).map_or(1, |n| n + 1);
+            let times = item
+                .rfind("}}x")
+                .and_then(|p| item[p + 3..].parse::<usize>().ok())
+                .map_or(1, |n| n + 1);
             out.extend(std::iter::repeat_n(SeqValue::Histogram, times));
             continue;
         }
@@ -454,7 +510,9 @@ pub fn parse_values(s: &str, line: usize) -> Result<Vec<SeqValue>, ScriptError> 
             "_" => out.push(SeqValue::Omitted),
             "stale" => out.push(SeqValue::Float(stale_nan())),
             _ if item.starts_with("_x") => {
-                let n: usize = item[2..].parse().map_err(|_| err(line, format!("bad value {item:?}")))?;
+                let n: usize = item[2..]
+                    .parse()
+                    .map_err(|_| err(line, format!("bad value {item:?}")))?;
                 out.extend(std::iter::repeat_n(SeqValue::Omitted, n));
             }
             _ => {
@@ -462,9 +520,14 @@ pub fn parse_values(s: &str, line: usize) -> Result<Vec<SeqValue>, ScriptError> 
                     out.push(SeqValue::Float(v));
                     continue;
                 }
-                let (base, times) = item.rsplit_once('x').ok_or_else(|| err(line, format!("bad value {item:?}")))?;
-                let times: usize = times.parse().map_err(|_| err(line, format!("bad value {item:?}")))?;
-                let (start, inc) = split_increment(base).ok_or_else(|| err(line, format!("bad value {item:?}")))?;
+                let (base, times) = item
+                    .rsplit_once('x')
+                    .ok_or_else(|| err(line, format!("bad value {item:?}")))?;
+                let times: usize = times
+                    .parse()
+                    .map_err(|_| err(line, format!("bad value {item:?}")))?;
+                let (start, inc) = split_increment(base)
+                    .ok_or_else(|| err(line, format!("bad value {item:?}")))?;
                 let mut v = start;
                 for _ in 0..=times {
                     out.push(SeqValue::Float(v));
@@ -500,11 +563,26 @@ mod tests {
     fn expands_values() {
         let v = parse_values("0+10x2 _ 1-1x1 5x1 _x2 stale", 1).unwrap();
         let f = |x| SeqValue::Float(x);
-        assert_eq!(&v[..8], &[f(0.0), f(10.0), f(20.0), SeqValue::Omitted, f(1.0), f(0.0), f(5.0), f(5.0)]);
+        assert_eq!(
+            &v[..8],
+            &[
+                f(0.0),
+                f(10.0),
+                f(20.0),
+                SeqValue::Omitted,
+                f(1.0),
+                f(0.0),
+                f(5.0),
+                f(5.0)
+            ]
+        );
         assert_eq!(&v[8..10], &[SeqValue::Omitted, SeqValue::Omitted]);
         assert!(matches!(v[10], SeqValue::Float(x) if crate::is_stale_nan(x)));
         assert_eq!(parse_values("{{schema:0 sum:1}}x2 1", 1).unwrap().len(), 4);
-        assert_eq!(parse_values("-1e-3+1x1", 1).unwrap(), vec![f(-1e-3), f(1.0 - 1e-3)]);
+        assert_eq!(
+            parse_values("-1e-3+1x1", 1).unwrap(),
+            vec![f(-1e-3), f(1.0 - 1e-3)]
+        );
     }
 
     #[test]
@@ -513,7 +591,14 @@ mod tests {
         let cmds = parse_script(s).unwrap();
         assert_eq!(cmds.len(), 4);
         let Command::Eval(e) = &cmds[2] else { panic!() };
-        assert_eq!(e.kind, EvalKind::Range { start: 0, end: 600_000, step: 300_000 });
+        assert_eq!(
+            e.kind,
+            EvalKind::Range {
+                start: 0,
+                end: 600_000,
+                step: 300_000
+            }
+        );
         assert_eq!(e.query, "m");
         assert_eq!(e.warn, vec![Expect::Any]);
         let Command::Eval(e) = &cmds[3] else { panic!() };
