@@ -1,3 +1,4 @@
 //! Integration tests of the `promql` crate, compiled as one binary.
 
 mod conformance;
+mod scripts;
