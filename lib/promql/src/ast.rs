@@ -546,30 +546,36 @@ fn fmt_mods(f: &mut fmt::Formatter<'_>, offset_ms: i64, at: &Option<At>) -> fmt:
 
 impl fmt::Display for VectorSelector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(n) = &self.name {
+        let plain_name = self.name.as_deref().filter(|n| {
+            let mut c = n.chars();
+            matches!(c.next(), Some(x) if x == '_' || x == ':' || x.is_ascii_alphabetic())
+                && c.all(|x| x == '_' || x == ':' || x.is_ascii_alphanumeric())
+        });
+        if let Some(n) = plain_name {
             f.write_str(n)?;
         }
-        let rest: Vec<String> = self
-            .matchers
-            .iter()
-            .filter(|m| {
-                !(self.name.is_some()
-                    && m.name == METRIC_NAME
-                    && m.kind == crate::labels::MatchKind::Eq)
-            })
-            .map(|m| {
-                format!(
-                    "{}{}{}",
-                    fmt_label_name(&m.name),
-                    m.kind.as_str(),
-                    crate::labels::quote(&m.value)
-                )
-            })
-            .collect();
-        if !rest.is_empty() || self.name.is_none() {
-            write!(f, "{{{}}}", rest.join(", "))?;
+        let mut items: Vec<String> = Vec::new();
+        if let (Some(n), None) = (&self.name, plain_name) {
+            items.push(crate::labels::quote(n));
+        }
+        for m in &self.matchers {
+            if self.name.is_some() && m.name == METRIC_NAME && m.kind == crate::labels::MatchKind::Eq {
+                continue;
+            }
+            items.push(format!("{}{}{}", fmt_label_name(&m.name), m.kind.as_str(), crate::labels::quote(&m.value)));
+        }
+        if !items.is_empty() || plain_name.is_none() {
+            write!(f, "{{{}}}", items.join(", "))?;
         }
         Ok(())
+    }
+}
+
+/// A binary operand: nested binary operations are parenthesised, so precedence is explicit.
+fn fmt_operand(f: &mut fmt::Formatter<'_>, e: &Expr) -> fmt::Result {
+    match e.kind {
+        ExprKind::Binary(_) => write!(f, "({e})"),
+        _ => write!(f, "{e}"),
     }
 }
 
@@ -600,7 +606,11 @@ impl fmt::Display for Expr {
                 fmt_mods(f, m.selector.offset_ms, &m.selector.at)
             }
             ExprKind::Subquery(s) => {
-                write!(f, "({})[{}:", s.expr, format_duration(s.range_ms))?;
+                match &s.expr.kind {
+                    ExprKind::Binary(_) | ExprKind::Neg(_) | ExprKind::Subquery(_) | ExprKind::Matrix(_) => write!(f, "({})", s.expr)?,
+                    _ => write!(f, "{}", s.expr)?,
+                }
+                write!(f, "[{}:", format_duration(s.range_ms))?;
                 if let Some(st) = s.step_ms {
                     f.write_str(&format_duration(st))?;
                 }
@@ -608,9 +618,13 @@ impl fmt::Display for Expr {
                 fmt_mods(f, s.offset_ms, &s.at)
             }
             ExprKind::Paren(e) => write!(f, "({e})"),
-            ExprKind::Neg(e) => write!(f, "-({e})"),
+            ExprKind::Neg(e) => match e.kind {
+                ExprKind::Binary(_) | ExprKind::Neg(_) | ExprKind::Number(_) => write!(f, "-({e})"),
+                _ => write!(f, "-{e}"),
+            },
             ExprKind::Binary(b) => {
-                write!(f, "({}) {}", b.lhs, b.op.as_str())?;
+                fmt_operand(f, &b.lhs)?;
+                write!(f, " {}", b.op.as_str())?;
                 if b.return_bool {
                     f.write_str(" bool")?;
                 }
@@ -649,7 +663,8 @@ impl fmt::Display for Expr {
                         _ => {}
                     }
                 }
-                write!(f, " ({})", b.rhs)
+                f.write_str(" ")?;
+                fmt_operand(f, &b.rhs)
             }
             ExprKind::Aggregate(a) => {
                 f.write_str(a.op.as_str())?;

@@ -2,3 +2,5 @@
 
 mod conformance;
 mod scripts;
+mod engine_api;
+mod parser_props;
