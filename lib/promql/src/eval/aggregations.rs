@@ -12,13 +12,11 @@ use crate::labels::{Labels, METRIC_NAME};
 
 /// The output labels of the group a series belongs to.
 fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
-    let mut out = l.clone();
     if without {
-        out.retain(|lb| lb.name != METRIC_NAME && !grouping.contains(&lb.name));
+        l.filtered(|lb| lb.name != METRIC_NAME && !grouping.contains(&lb.name))
     } else {
-        out.retain(|lb| grouping.contains(&lb.name));
+        l.filtered(|lb| grouping.contains(&lb.name))
     }
-    out
 }
 
 /// Per group and step running state.

@@ -58,13 +58,11 @@ fn go_pow(x: f64, y: f64) -> f64 {
 
 /// The join signature of a series under `m`.
 fn signature(l: &Labels, m: &VectorMatching) -> Labels {
-    let mut s = l.clone();
     if m.on {
-        s.retain(|lb| m.labels.contains(&lb.name));
+        l.filtered(|lb| m.labels.contains(&lb.name))
     } else {
-        s.retain(|lb| lb.name != METRIC_NAME && !m.labels.contains(&lb.name));
+        l.filtered(|lb| lb.name != METRIC_NAME && !m.labels.contains(&lb.name))
     }
-    s
 }
 
 impl Evaluator<'_> {

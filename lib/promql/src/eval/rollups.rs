@@ -98,15 +98,16 @@ impl Evaluator<'_> {
         let work: usize =
             src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
         let closed = self.sh.cfg.left_closed_windows;
-        let results = self.sh.par_map(&src.series, work, |s| {
-            let values = rollup_series(s, &src, f, &params, st, closed)?;
-            Ok(StepSeries {
-                labels: s.labels.clone(),
-                values,
-                drop_name,
-            })
-        })?;
-        let out: Vec<StepSeries> = results.into_iter().filter(|s| !s.is_empty()).collect();
+        let results = self
+            .sh
+            .par_map(&src.series, work, |s| rollup_series(s, &src, f, &params, st, closed))?;
+        // Move the labels out of the raw series instead of cloning them.
+        let out: Vec<StepSeries> = results
+            .into_iter()
+            .zip(src.series)
+            .map(|(values, s)| StepSeries { labels: s.labels, values, drop_name })
+            .filter(|s| !s.is_empty())
+            .collect();
 
         if name == "absent_over_time" {
             return Ok(absent_over_time(call, &out, st));

@@ -87,13 +87,14 @@ impl Evaluator<'_> {
                     ));
                 }
             }
-            Ok(StepSeries {
-                labels: s.labels.clone(),
-                values,
-                drop_name: false,
-            })
+            Ok(values)
         })?;
-        Ok(out.into_iter().filter(|s| !s.is_empty()).collect())
+        Ok(out
+            .into_iter()
+            .zip(raw)
+            .map(|(values, s)| StepSeries { labels: s.labels, values, drop_name: false })
+            .filter(|s| !s.is_empty())
+            .collect())
     }
 
     /// Raw samples of a range selector in its window at `t` (for a top-level range selector).
