@@ -22,19 +22,40 @@ fn next(state: &mut u64) -> u64 {
 /// node_exporter-like CPU counters: 100 instances x 10 cpus x 10 modes, one hour at 15 s,
 /// growing by a jittered rate with an occasional restart.
 fn cpu_counters(series: usize) -> (MemoryQuerier, u64) {
-    let modes = ["idle", "user", "system", "iowait", "irq", "softirq", "steal", "nice", "guest", "guest_nice"];
+    let modes = [
+        "idle",
+        "user",
+        "system",
+        "iowait",
+        "irq",
+        "softirq",
+        "steal",
+        "nice",
+        "guest",
+        "guest_nice",
+    ];
     let mut q = MemoryQuerier::new();
     let mut rng = 0x9E37_79B9_7F4A_7C15u64;
     let mut samples = 0u64;
     for i in 0..series {
         let instance = format!("host-{:03}:9100", i / 100);
         let cpu = ((i / 10) % 10).to_string();
-        let labels = Labels::from_pairs(&[("__name__", "node_cpu_seconds_total"), ("instance", &instance), ("job", "node"), ("cpu", &cpu), ("mode", modes[i % 10])]);
+        let labels = Labels::from_pairs(&[
+            ("__name__", "node_cpu_seconds_total"),
+            ("instance", &instance),
+            ("job", "node"),
+            ("cpu", &cpu),
+            ("mode", modes[i % 10]),
+        ]);
         let mut v = (next(&mut rng) % 100_000) as f64;
         let pts: Vec<(i64, f64)> = (0..HOUR_MS / SCRAPE_MS)
             .map(|k| {
                 let r = next(&mut rng);
-                v = if r.is_multiple_of(5000) { 0.0 } else { v + (r % 1500) as f64 / 100.0 };
+                v = if r.is_multiple_of(5000) {
+                    0.0
+                } else {
+                    v + (r % 1500) as f64 / 100.0
+                };
                 (k * SCRAPE_MS, v)
             })
             .collect();
@@ -46,7 +67,9 @@ fn cpu_counters(series: usize) -> (MemoryQuerier, u64) {
 
 /// Classic histogram buckets: 100 instances x 10 `le` bounds, cumulative counters.
 fn bucket_series() -> (MemoryQuerier, u64) {
-    let bounds = ["0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf"];
+    let bounds = [
+        "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "+Inf",
+    ];
     let mut q = MemoryQuerier::new();
     let mut rng = 42u64;
     let mut samples = 0u64;
@@ -63,7 +86,12 @@ fn bucket_series() -> (MemoryQuerier, u64) {
         }
         for (b, pts) in per_bucket.into_iter().enumerate() {
             let instance = format!("host-{inst:03}:8080");
-            let labels = Labels::from_pairs(&[("__name__", "http_request_duration_seconds_bucket"), ("instance", &instance), ("job", "api"), ("le", bounds[b])]);
+            let labels = Labels::from_pairs(&[
+                ("__name__", "http_request_duration_seconds_bucket"),
+                ("instance", &instance),
+                ("job", "api"),
+                ("le", bounds[b]),
+            ]);
             samples += pts.len() as u64;
             q.add(labels, &pts);
         }
@@ -78,10 +106,29 @@ fn rate_sum(c: &mut Criterion) {
     g.sample_size(10);
     let all = std::thread::available_parallelism().map_or(1, |n| n.get());
     for threads in [1, all] {
-        let engine = Engine::new(EngineConfig { threads, ..EngineConfig::default() });
-        g.bench_with_input(BenchmarkId::new("threads", threads), &engine, |b, engine| {
-            b.iter(|| black_box(engine.range(&q, "sum by (instance) (rate(node_cpu_seconds_total[5m]))", 0, HOUR_MS, 60_000).expect("query runs")));
+        let engine = Engine::new(EngineConfig {
+            threads,
+            ..EngineConfig::default()
         });
+        g.bench_with_input(
+            BenchmarkId::new("threads", threads),
+            &engine,
+            |b, engine| {
+                b.iter(|| {
+                    black_box(
+                        engine
+                            .range(
+                                &q,
+                                "sum by (instance) (rate(node_cpu_seconds_total[5m]))",
+                                0,
+                                HOUR_MS,
+                                60_000,
+                            )
+                            .expect("query runs"),
+                    )
+                });
+            },
+        );
     }
     g.finish();
 }
@@ -91,7 +138,10 @@ fn histogram_quantile(c: &mut Criterion) {
     let mut g = c.benchmark_group("promql/histogram_quantile_1k_buckets_1h");
     g.throughput(Throughput::Elements(samples));
     g.sample_size(10);
-    let engine = Engine::new(EngineConfig { threads: 1, ..EngineConfig::default() });
+    let engine = Engine::new(EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    });
     g.bench_function("threads/1", |b| {
         b.iter(|| {
             black_box(engine.range(&q, "histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m])))", 0, HOUR_MS, 60_000).expect("query runs"))

@@ -559,10 +559,18 @@ impl fmt::Display for VectorSelector {
             items.push(crate::labels::quote(n));
         }
         for m in &self.matchers {
-            if self.name.is_some() && m.name == METRIC_NAME && m.kind == crate::labels::MatchKind::Eq {
+            if self.name.is_some()
+                && m.name == METRIC_NAME
+                && m.kind == crate::labels::MatchKind::Eq
+            {
                 continue;
             }
-            items.push(format!("{}{}{}", fmt_label_name(&m.name), m.kind.as_str(), crate::labels::quote(&m.value)));
+            items.push(format!(
+                "{}{}{}",
+                fmt_label_name(&m.name),
+                m.kind.as_str(),
+                crate::labels::quote(&m.value)
+            ));
         }
         if !items.is_empty() || plain_name.is_none() {
             write!(f, "{{{}}}", items.join(", "))?;
@@ -607,7 +615,10 @@ impl fmt::Display for Expr {
             }
             ExprKind::Subquery(s) => {
                 match &s.expr.kind {
-                    ExprKind::Binary(_) | ExprKind::Neg(_) | ExprKind::Subquery(_) | ExprKind::Matrix(_) => write!(f, "({})", s.expr)?,
+                    ExprKind::Binary(_)
+                    | ExprKind::Neg(_)
+                    | ExprKind::Subquery(_)
+                    | ExprKind::Matrix(_) => write!(f, "({})", s.expr)?,
                     _ => write!(f, "{}", s.expr)?,
                 }
                 write!(f, "[{}:", format_duration(s.range_ms))?;

@@ -98,14 +98,18 @@ impl Evaluator<'_> {
         let work: usize =
             src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
         let closed = self.sh.cfg.left_closed_windows;
-        let results = self
-            .sh
-            .par_map(&src.series, work, |s| rollup_series(s, &src, f, &params, st, closed))?;
+        let results = self.sh.par_map(&src.series, work, |s| {
+            rollup_series(s, &src, f, &params, st, closed)
+        })?;
         // Move the labels out of the raw series instead of cloning them.
         let out: Vec<StepSeries> = results
             .into_iter()
             .zip(src.series)
-            .map(|(values, s)| StepSeries { labels: s.labels, values, drop_name })
+            .map(|(values, s)| StepSeries {
+                labels: s.labels,
+                values,
+                drop_name,
+            })
             .filter(|s| !s.is_empty())
             .collect();
 

@@ -92,7 +92,11 @@ impl Evaluator<'_> {
         Ok(out
             .into_iter()
             .zip(raw)
-            .map(|(values, s)| StepSeries { labels: s.labels, values, drop_name: false })
+            .map(|(values, s)| StepSeries {
+                labels: s.labels,
+                values,
+                drop_name: false,
+            })
             .filter(|s| !s.is_empty())
             .collect())
     }

@@ -219,7 +219,11 @@ fn run_instant(
     };
     check_annotations(ev, &res.annotations)?;
     compare(ev, &res.value, ev.range_vector.map(|(a, b, s)| (a, s, b)))?;
-    if ev.string.is_some() || ev.range_vector.is_some() || ev.query.contains("range()") || has_implicit_window(expr) {
+    if ev.string.is_some()
+        || ev.range_vector.is_some()
+        || ev.query.contains("range()")
+        || has_implicit_window(expr)
+    {
         return Ok(());
     }
     // The same query as a range query must give the same point at `at`.
