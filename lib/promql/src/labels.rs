@@ -1,6 +1,7 @@
 //! Label sets and label matchers: what identifies a series and how a selector picks series.
 
 use std::fmt;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -19,13 +20,15 @@ pub struct Label {
 /// A label set in canonical form: sorted by name, no empty values, no duplicate names.
 ///
 /// Ordering compares label by label (name, then value), as Prometheus's `labels.Compare`.
+/// The pairs are shared: cloning a label set is a reference-count increment, and the setters
+/// copy on write.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Vec<Label>);
+pub struct Labels(Arc<Vec<Label>>);
 
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Vec::new())
+        Labels(Arc::new(Vec::new()))
     }
 
     /// Builds the canonical form of `labels`: sorted, empty values dropped, and for a name given
@@ -41,7 +44,7 @@ impl Labels {
             }
         }
         out.retain(|l| !l.value.is_empty());
-        Labels(out)
+        Labels(Arc::new(out))
     }
 
     /// Builds a label set from `(name, value)` pairs.
@@ -82,11 +85,11 @@ impl Labels {
     pub fn set(&mut self, name: &str, value: &str) {
         match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
             Ok(i) if value.is_empty() => {
-                self.0.remove(i);
+                Arc::make_mut(&mut self.0).remove(i);
             }
-            Ok(i) => value.clone_into(&mut self.0[i].value),
+            Ok(i) => value.clone_into(&mut Arc::make_mut(&mut self.0)[i].value),
             Err(_) if value.is_empty() => {}
-            Err(i) => self.0.insert(
+            Err(i) => Arc::make_mut(&mut self.0).insert(
                 i,
                 Label {
                     name: name.to_string(),
@@ -99,18 +102,20 @@ impl Labels {
     /// Removes `name` if present.
     pub fn remove(&mut self, name: &str) {
         if let Ok(i) = self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
-            self.0.remove(i);
+            Arc::make_mut(&mut self.0).remove(i);
         }
     }
 
     /// Keeps only the labels for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&Label) -> bool) {
-        self.0.retain(|l| keep(l));
+        if self.0.iter().any(|l| !keep(l)) {
+            Arc::make_mut(&mut self.0).retain(|l| keep(l));
+        }
     }
 
     /// A copy of only the labels for which `keep` returns true (cheaper than clone + retain).
     pub fn filtered(&self, mut keep: impl FnMut(&Label) -> bool) -> Labels {
-        Labels(self.0.iter().filter(|l| keep(l)).cloned().collect())
+        Labels(Arc::new(self.0.iter().filter(|l| keep(l)).cloned().collect()))
     }
 
     /// A copy without the metric name.
