@@ -115,7 +115,9 @@ impl Labels {
 
     /// A copy of only the labels for which `keep` returns true (cheaper than clone + retain).
     pub fn filtered(&self, mut keep: impl FnMut(&Label) -> bool) -> Labels {
-        Labels(Arc::new(self.0.iter().filter(|l| keep(l)).cloned().collect()))
+        Labels(Arc::new(
+            self.0.iter().filter(|l| keep(l)).cloned().collect(),
+        ))
     }
 
     /// A copy without the metric name.
