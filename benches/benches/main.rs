@@ -2,7 +2,9 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod promql;
+
 fn placeholder(_c: &mut criterion::Criterion) {}
 
-criterion_group!(benches, placeholder);
+criterion_group!(benches, placeholder, promql::benches);
 criterion_main!(benches);

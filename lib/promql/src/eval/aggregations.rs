@@ -1,0 +1,387 @@
+//! Aggregations: `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar`,
+//! `quantile`, `topk`, `bottomk`, `limitk` and `count_values`, computed per group and step.
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent};
+use crate::ast::{AggOp, AggregateExpr, ExprKind, Pos};
+use crate::error::QueryError;
+use crate::functions::math::{format_go_float, kahan_inc, quantile};
+use crate::labels::{Labels, METRIC_NAME};
+
+/// The output labels of the group a series belongs to.
+fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
+    if without {
+        l.filtered(|lb| lb.name != METRIC_NAME && !grouping.contains(&lb.name))
+    } else {
+        l.filtered(|lb| grouping.contains(&lb.name))
+    }
+}
+
+/// Per group and step running state.
+#[derive(Clone, Copy, Default)]
+struct Acc {
+    seen: bool,
+    incremental: bool,
+    value: f64,
+    c: f64,
+    mean: f64,
+    count: f64,
+}
+
+impl Evaluator<'_> {
+    pub(super) fn eval_aggregate(
+        &self,
+        a: &AggregateExpr,
+        pos: Pos,
+        st: Steps,
+    ) -> Result<Value, QueryError> {
+        let _ = pos;
+        if a.op == AggOp::CountValues {
+            let label = match a.param.as_ref().map(|p| &p.unparen().kind) {
+                Some(ExprKind::String(s)) => s.clone(),
+                _ => panic!("invariant broken: count_values without a string parameter"),
+            };
+            if label.is_empty() {
+                return Err(QueryError::exec(format!("invalid label name {label:?}")));
+            }
+            let input = self.eval_vector(&a.expr, st)?;
+            return Ok(Value::Vector(count_values(
+                &input,
+                &label,
+                &a.grouping,
+                a.without,
+                st,
+            )));
+        }
+        let param = match &a.param {
+            Some(p) => Some(self.eval_scalar(p, st)?),
+            None => None,
+        };
+        let input = self.eval_vector(&a.expr, st)?;
+        let mut index: HashMap<Labels, usize> = HashMap::new();
+        let mut groups: Vec<Labels> = Vec::new();
+        let mut member: Vec<usize> = Vec::with_capacity(input.len());
+        for s in &input {
+            let key = group_labels(&s.labels, &a.grouping, a.without);
+            let g = match index.get(&key) {
+                Some(&g) => g,
+                None => {
+                    index.insert(key.clone(), groups.len());
+                    groups.push(key);
+                    groups.len() - 1
+                }
+            };
+            member.push(g);
+        }
+        match a.op {
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
+                let k = param.unwrap_or_default();
+                if k.iter().any(|v| v.is_nan()) {
+                    return Err(QueryError::exec("Parameter value is NaN"));
+                }
+                if k.iter().all(|v| *v < 1.0) {
+                    return Ok(Value::Vector(Vec::new()));
+                }
+                if let Some(v) = k.iter().find(|v| **v <= i64::MIN as f64) {
+                    return Err(QueryError::exec(format!(
+                        "Scalar value {} underflows int64",
+                        format_go_float(*v)
+                    )));
+                }
+                if let Some(v) = k.iter().find(|v| **v >= 9_223_372_036_854_774_784.0) {
+                    return Err(QueryError::exec(format!(
+                        "Scalar value {} overflows int64",
+                        format_go_float(*v)
+                    )));
+                }
+                Ok(Value::Vector(select_k(
+                    a.op,
+                    &input,
+                    &member,
+                    groups.len(),
+                    &k,
+                    st,
+                )))
+            }
+            AggOp::Quantile => {
+                let q = param.unwrap_or_default();
+                if let Some(p) = &a.param {
+                    let w = |v: f64| {
+                        format!(
+                            "PromQL warning: quantile value should be between 0 and 1, got {}{}",
+                            format_go_float(v),
+                            self.sh.pos(p.pos)
+                        )
+                    };
+                    if q.iter().any(|v| v.is_nan()) {
+                        self.sh.warn(w(f64::NAN));
+                    }
+                    if let Some(m) = q.iter().copied().filter(|v| *v > 1.0).reduce(f64::max) {
+                        self.sh.warn(w(m));
+                    }
+                    if let Some(m) = q.iter().copied().filter(|v| *v < 0.0).reduce(f64::min) {
+                        self.sh.warn(w(m));
+                    }
+                }
+                Ok(Value::Vector(quantiles(&input, &member, groups, &q, st)))
+            }
+            _ => {
+                self.sh.alloc_series(groups.len(), st.n)?;
+                Ok(Value::Vector(fold(a.op, &input, &member, groups, st)))
+            }
+        }
+    }
+}
+
+/// `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar` with Prometheus's numerics.
+fn fold(
+    op: AggOp,
+    input: &[StepSeries],
+    member: &[usize],
+    groups: Vec<Labels>,
+    st: Steps,
+) -> Vec<StepSeries> {
+    let n = st.n;
+    let mut acc = vec![Acc::default(); groups.len() * n];
+    let mut drop = vec![false; groups.len()];
+    for (s, &g) in input.iter().zip(member) {
+        drop[g] |= s.drop_name;
+        let row = &mut acc[g * n..(g + 1) * n];
+        for (a, &f) in row.iter_mut().zip(&s.values) {
+            if is_absent(f) {
+                continue;
+            }
+            if !a.seen {
+                *a = Acc {
+                    seen: true,
+                    value: f,
+                    mean: f,
+                    count: 1.0,
+                    ..Acc::default()
+                };
+                if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+                    a.value = if f.is_nan() || f.is_infinite() {
+                        f64::NAN
+                    } else {
+                        0.0
+                    };
+                }
+                if op == AggOp::Group {
+                    a.value = 1.0;
+                }
+                continue;
+            }
+            match op {
+                AggOp::Sum => (a.value, a.c) = kahan_inc(f, a.value, a.c),
+                AggOp::Avg => {
+                    a.count += 1.0;
+                    if !a.incremental {
+                        let (nv, nc) = kahan_inc(f, a.value, a.c);
+                        if !nv.is_infinite() {
+                            a.value = nv;
+                            a.c = nc;
+                            continue;
+                        }
+                        a.incremental = true;
+                        a.mean = a.value / (a.count - 1.0);
+                        a.c /= a.count - 1.0;
+                    }
+                    let q = (a.count - 1.0) / a.count;
+                    (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
+                }
+                AggOp::Count => a.count += 1.0,
+                AggOp::Max if (a.value < f || a.value.is_nan()) => {
+                    a.value = f;
+                }
+                AggOp::Min if (a.value > f || a.value.is_nan()) => {
+                    a.value = f;
+                }
+                AggOp::Stddev | AggOp::Stdvar => {
+                    a.count += 1.0;
+                    let delta = f - a.mean;
+                    a.mean += delta / a.count;
+                    a.value += delta * (f - a.mean);
+                }
+                _ => {}
+            }
+        }
+    }
+    let mut out = Vec::with_capacity(groups.len());
+    for (g, labels) in groups.into_iter().enumerate() {
+        let values: Vec<f64> = acc[g * n..(g + 1) * n]
+            .iter()
+            .map(|a| {
+                if !a.seen {
+                    return absent();
+                }
+                match op {
+                    AggOp::Sum => a.value + a.c,
+                    AggOp::Avg if a.incremental => a.mean + a.c,
+                    AggOp::Avg => a.value / a.count + a.c / a.count,
+                    AggOp::Count => a.count,
+                    AggOp::Stdvar => a.value / a.count,
+                    AggOp::Stddev => (a.value / a.count).sqrt(),
+                    _ => a.value,
+                }
+            })
+            .collect();
+        out.push(StepSeries {
+            labels,
+            values,
+            drop_name: drop[g],
+        });
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+fn quantiles(
+    input: &[StepSeries],
+    member: &[usize],
+    groups: Vec<Labels>,
+    q: &[f64],
+    st: Steps,
+) -> Vec<StepSeries> {
+    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+    for (si, &g) in member.iter().enumerate() {
+        by_group[g].push(si);
+    }
+    let mut buf = Vec::new();
+    let mut out = Vec::with_capacity(groups.len());
+    for (labels, members) in groups.into_iter().zip(by_group) {
+        let drop_name = members.iter().any(|&si| input[si].drop_name);
+        let values = (0..st.n)
+            .map(|i| {
+                buf.clear();
+                buf.extend(
+                    members
+                        .iter()
+                        .map(|&si| input[si].values[i])
+                        .filter(|v| !is_absent(*v)),
+                );
+                if buf.is_empty() {
+                    absent()
+                } else {
+                    quantile(q[i], &mut buf)
+                }
+            })
+            .collect();
+        out.push(StepSeries {
+            labels,
+            values,
+            drop_name,
+        });
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
+/// `topk`/`bottomk`/`limitk`: per group and step, the `k` best (or first) series keep their
+/// own labels and get a point at that step.
+fn select_k(
+    op: AggOp,
+    input: &[StepSeries],
+    member: &[usize],
+    ngroups: usize,
+    k: &[f64],
+    st: Steps,
+) -> Vec<StepSeries> {
+    let mut out: Vec<StepSeries> = Vec::new();
+    let mut out_index: HashMap<usize, usize> = HashMap::new();
+    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); ngroups];
+    for (si, &g) in member.iter().enumerate() {
+        by_group[g].push(si);
+    }
+    let mut cand: Vec<usize> = Vec::new();
+    for (i, &ki) in k.iter().enumerate().take(st.n) {
+        let kk = (ki as i64).min(input.len() as i64);
+        if kk < 1 {
+            continue;
+        }
+        for members in &by_group {
+            cand.clear();
+            cand.extend(
+                members
+                    .iter()
+                    .copied()
+                    .filter(|&si| !is_absent(input[si].values[i])),
+            );
+            let val = |si: usize| input[si].values[i];
+            match op {
+                AggOp::Topk => cand.sort_by(|&a, &b| desc_nan_last(val(a), val(b))),
+                AggOp::Bottomk => cand.sort_by(|&a, &b| asc_nan_last(val(a), val(b))),
+                _ => {}
+            }
+            for &si in cand.iter().take(kk as usize) {
+                let oi = *out_index.entry(si).or_insert_with(|| {
+                    out.push(StepSeries {
+                        labels: input[si].labels.clone(),
+                        values: vec![absent(); st.n],
+                        drop_name: input[si].drop_name,
+                    });
+                    out.len() - 1
+                });
+                out[oi].values[i] = input[si].values[i];
+            }
+        }
+    }
+    out
+}
+
+fn desc_nan_last(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => b.partial_cmp(&a).unwrap_or(Ordering::Equal),
+    }
+}
+
+fn asc_nan_last(a: f64, b: f64) -> Ordering {
+    match (a.is_nan(), b.is_nan()) {
+        (true, true) => Ordering::Equal,
+        (true, false) => Ordering::Greater,
+        (false, true) => Ordering::Less,
+        _ => a.partial_cmp(&b).unwrap_or(Ordering::Equal),
+    }
+}
+
+/// `count_values("label", v)`: one output series per distinct value (and group).
+fn count_values(
+    input: &[StepSeries],
+    label: &str,
+    grouping: &[String],
+    without: bool,
+    st: Steps,
+) -> Vec<StepSeries> {
+    let mut grouping = grouping.to_vec();
+    if !without {
+        grouping.push(label.to_string());
+    }
+    let mut out: Vec<StepSeries> = Vec::new();
+    let mut index: HashMap<Labels, usize> = HashMap::new();
+    for i in 0..st.n {
+        for s in input {
+            let v = s.values[i];
+            if is_absent(v) {
+                continue;
+            }
+            let mut l = s.labels.clone();
+            l.set(label, &format_go_float(v));
+            let key = group_labels(&l, &grouping, without);
+            let oi = *index.entry(key.clone()).or_insert_with(|| {
+                out.push(StepSeries {
+                    labels: key,
+                    values: vec![absent(); st.n],
+                    drop_name: false,
+                });
+                out.len() - 1
+            });
+            let slot = &mut out[oi].values[i];
+            *slot = if is_absent(*slot) { 1.0 } else { *slot + 1.0 };
+        }
+    }
+    out
+}

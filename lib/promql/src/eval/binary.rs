@@ -1,0 +1,408 @@
+//! Binary operators: scalar/scalar, vector/scalar, vector matching with `on`/`ignoring` and
+//! `group_left`/`group_right`, set operators, and MetricsQL's `default`, `if`, `ifnot`.
+
+use std::collections::HashMap;
+
+use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent, merge_same_labels};
+use crate::ast::{BinOp, BinaryExpr, Card, VectorMatching};
+use crate::error::QueryError;
+use crate::labels::{Labels, METRIC_NAME};
+
+/// `op` on two numbers: `(value, keep)`. Comparisons keep the left value when true.
+#[inline]
+fn apply(op: BinOp, l: f64, r: f64) -> (f64, bool) {
+    match op {
+        BinOp::Add => (l + r, true),
+        BinOp::Sub => (l - r, true),
+        BinOp::Mul => (l * r, true),
+        BinOp::Div => (l / r, true),
+        BinOp::Mod => (go_mod(l, r), true),
+        BinOp::Pow => (go_pow(l, r), true),
+        BinOp::Atan2 => (l.atan2(r), true),
+        BinOp::Eq => (l, l == r),
+        BinOp::Ne => (l, l != r),
+        BinOp::Gt => (l, l > r),
+        BinOp::Lt => (l, l < r),
+        BinOp::Ge => (l, l >= r),
+        BinOp::Le => (l, l <= r),
+        BinOp::And | BinOp::Or | BinOp::Unless | BinOp::Default | BinOp::If | BinOp::IfNot => {
+            (l, true)
+        }
+    }
+}
+
+/// Go's `math.Mod`: result has the sign of `x`; NaN for y = 0 or infinite x.
+fn go_mod(x: f64, y: f64) -> f64 {
+    if y == 0.0 || x.is_infinite() || x.is_nan() || y.is_nan() {
+        return f64::NAN;
+    }
+    x % y
+}
+
+/// Go's `math.Pow` special cases that differ from `powf`: `Pow(1, NaN)` and `Pow(-1, ±Inf)`.
+fn go_pow(x: f64, y: f64) -> f64 {
+    if y == 0.0 {
+        return 1.0;
+    }
+    if x == 1.0 {
+        return 1.0;
+    }
+    if y.is_nan() || x.is_nan() {
+        return f64::NAN;
+    }
+    if x == -1.0 && y.is_infinite() {
+        return 1.0;
+    }
+    x.powf(y)
+}
+
+/// The join signature of a series under `m`.
+fn signature(l: &Labels, m: &VectorMatching) -> Labels {
+    if m.on {
+        l.filtered(|lb| m.labels.contains(&lb.name))
+    } else {
+        l.filtered(|lb| lb.name != METRIC_NAME && !m.labels.contains(&lb.name))
+    }
+}
+
+impl Evaluator<'_> {
+    pub(super) fn eval_binary(&self, b: &BinaryExpr, st: Steps) -> Result<Value, QueryError> {
+        let lhs = self.eval(&b.lhs, st)?;
+        let rhs = self.eval(&b.rhs, st)?;
+        match (lhs, rhs) {
+            (Value::Scalar(l), Value::Scalar(r)) => Ok(Value::Scalar(
+                l.iter()
+                    .zip(&r)
+                    .map(|(&x, &y)| {
+                        let (v, keep) = apply(b.op, x, y);
+                        if b.op.is_comparison() {
+                            if keep { 1.0 } else { 0.0 }
+                        } else {
+                            v
+                        }
+                    })
+                    .collect(),
+            )),
+            (Value::Vector(v), Value::Scalar(s)) => {
+                Ok(Value::Vector(vector_scalar(b, v, &s, false)))
+            }
+            (Value::Scalar(s), Value::Vector(v)) => {
+                Ok(Value::Vector(vector_scalar(b, v, &s, true)))
+            }
+            (Value::Vector(l), Value::Vector(r)) => {
+                let Some(m) = &b.matching else {
+                    panic!("invariant broken: vector operation without matching")
+                };
+                let out = match b.op {
+                    BinOp::And | BinOp::If => filter_by_presence(l, &r, m, st, true),
+                    BinOp::Unless | BinOp::IfNot => filter_by_presence(l, &r, m, st, false),
+                    BinOp::Or => {
+                        let mut out = l;
+                        let r = filter_by_presence(r, &out, m, st, false);
+                        out.extend(r);
+                        merge_same_labels(out)?
+                    }
+                    BinOp::Default => default_vectors(l, r, m, st),
+                    _ => self.vector_binop(b, m, l, r, st)?,
+                };
+                Ok(Value::Vector(out))
+            }
+            _ => panic!(
+                "invariant broken: parser let a non-scalar, non-vector operand reach a binary operator"
+            ),
+        }
+    }
+
+    /// Arithmetic and comparisons between two vectors with one-to-one, many-to-one or
+    /// one-to-many matching, checked step by step as Prometheus does.
+    fn vector_binop(
+        &self,
+        b: &BinaryExpr,
+        m: &VectorMatching,
+        lhs: Vec<StepSeries>,
+        rhs: Vec<StepSeries>,
+        st: Steps,
+    ) -> Result<Vec<StepSeries>, QueryError> {
+        let swap = m.card == Card::OneToMany;
+        let (many, one) = if swap { (&rhs, &lhs) } else { (&lhs, &rhs) };
+        let mut one_by_sig: HashMap<Labels, Vec<usize>> = HashMap::new();
+        for (i, s) in one.iter().enumerate() {
+            one_by_sig
+                .entry(signature(&s.labels, m))
+                .or_default()
+                .push(i);
+        }
+        // The "one" side must hold at most one series per signature at every step.
+        for (sig, members) in &one_by_sig {
+            if members.len() < 2 {
+                continue;
+            }
+            for i in 0..st.n {
+                let present: Vec<&StepSeries> = members
+                    .iter()
+                    .map(|&j| &one[j])
+                    .filter(|s| !is_absent(s.values[i]))
+                    .collect();
+                if present.len() > 1 {
+                    let mut pair = [present[0].labels.clone(), present[1].labels.clone()];
+                    pair.sort();
+                    return Err(QueryError::exec(format!(
+                        "found duplicate series for the match group {sig} on the {} hand-side of the operation: [{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
+                        if swap { "left" } else { "right" },
+                        pair[0],
+                        pair[1]
+                    )));
+                }
+            }
+        }
+        let mut sig_ord: HashMap<Labels, usize> = HashMap::with_capacity(one_by_sig.len());
+        let mut one_lists: Vec<Vec<usize>> = Vec::with_capacity(one_by_sig.len());
+        for (sig, members) in one_by_sig {
+            sig_ord.insert(sig, one_lists.len());
+            one_lists.push(members);
+        }
+        let mut out: Vec<StepSeries> = Vec::new();
+        let mut out_index: HashMap<Labels, usize> = HashMap::new();
+        // One-to-one: which "many" series matched each signature at each step.
+        let mut owner: Vec<u32> = if m.card == Card::OneToOne {
+            vec![0; one_lists.len() * st.n]
+        } else {
+            Vec::new()
+        };
+        // Many-to-one: output labels produced per signature and step.
+        let mut grouped: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        for (li, ls) in many.iter().enumerate() {
+            let Some(&so) = sig_ord.get(&signature(&ls.labels, m)) else {
+                continue;
+            };
+            let cands = &one_lists[so];
+            // (one-side series, output index) of the previous step, reused while unchanged.
+            let mut last: Option<(usize, usize)> = None;
+            for i in 0..st.n {
+                let lv = ls.values[i];
+                if is_absent(lv) {
+                    continue;
+                }
+                let Some(&ri) = cands.iter().find(|&&j| !is_absent(one[j].values[i])) else {
+                    continue;
+                };
+                let rv = one[ri].values[i];
+                let (fl, fr) = if swap { (rv, lv) } else { (lv, rv) };
+                let (mut value, keep) = apply(b.op, fl, fr);
+                if b.return_bool {
+                    value = if keep { 1.0 } else { 0.0 };
+                }
+                let oi = match last {
+                    Some((r, oi)) if r == ri => oi,
+                    _ => {
+                        let labels = result_labels(&ls.labels, &one[ri].labels, b.op, m);
+                        let oi = match out_index.get(&labels) {
+                            Some(&oi) => oi,
+                            None => {
+                                out_index.insert(labels.clone(), out.len());
+                                out.push(StepSeries {
+                                    labels,
+                                    values: vec![absent(); st.n],
+                                    drop_name: b.return_bool,
+                                });
+                                out.len() - 1
+                            }
+                        };
+                        last = Some((ri, oi));
+                        oi
+                    }
+                };
+                if m.card == Card::OneToOne {
+                    let o = &mut owner[so * st.n + i];
+                    if *o != 0 {
+                        return Err(QueryError::exec(
+                            "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+                        ));
+                    }
+                    *o = li as u32 + 1;
+                } else {
+                    let seen = grouped.entry((so, i)).or_default();
+                    if seen.contains(&oi) {
+                        return Err(QueryError::exec(
+                            "multiple matches for labels: grouping labels must ensure unique matches",
+                        ));
+                    }
+                    seen.push(oi);
+                }
+                if !keep && !b.return_bool {
+                    continue;
+                }
+                let slot = &mut out[oi].values[i];
+                if !is_absent(*slot) {
+                    return Err(QueryError::exec(
+                        "vector cannot contain metrics with the same labelset",
+                    ));
+                }
+                *slot = value;
+            }
+        }
+        out.retain(|s| !s.is_empty());
+        self.sh.alloc_series(out.len(), st.n)?;
+        Ok(out)
+    }
+}
+
+/// Labels of a vector/vector result: the "many" side's labels, without the name for
+/// arithmetic, restricted by one-to-one matching, plus `group_x(...)` labels from the "one" side.
+fn result_labels(many: &Labels, one: &Labels, op: BinOp, m: &VectorMatching) -> Labels {
+    let mut l = many.clone();
+    if op.is_arithmetic() {
+        l.remove(METRIC_NAME);
+    }
+    if m.card == Card::OneToOne {
+        if m.on {
+            l.retain(|lb| m.labels.contains(&lb.name));
+        } else {
+            l.retain(|lb| !m.labels.contains(&lb.name));
+        }
+    }
+    for name in &m.include {
+        l.set(name, one.get(name));
+    }
+    l
+}
+
+fn vector_scalar(
+    b: &BinaryExpr,
+    mut v: Vec<StepSeries>,
+    s: &[f64],
+    scalar_left: bool,
+) -> Vec<StepSeries> {
+    match b.op {
+        BinOp::Default => {
+            for series in &mut v {
+                for (x, &d) in series.values.iter_mut().zip(s) {
+                    if is_absent(*x) {
+                        *x = d;
+                    }
+                }
+            }
+            return v;
+        }
+        BinOp::If | BinOp::IfNot => {
+            let keep_if_nan = b.op == BinOp::IfNot;
+            for series in &mut v {
+                for (x, &d) in series.values.iter_mut().zip(s) {
+                    if d.is_nan() != keep_if_nan {
+                        *x = absent();
+                    }
+                }
+            }
+            v.retain(|x| !x.is_empty());
+            return v;
+        }
+        _ => {}
+    }
+    let drops = b.op.is_arithmetic() || b.return_bool;
+    for series in &mut v {
+        if drops {
+            series.drop_name = true;
+        }
+        for (x, &sv) in series.values.iter_mut().zip(s) {
+            if is_absent(*x) {
+                continue;
+            }
+            let (l, r) = if scalar_left { (sv, *x) } else { (*x, sv) };
+            let (mut value, keep) = apply(b.op, l, r);
+            if b.op.is_comparison() && scalar_left {
+                value = *x;
+            }
+            *x = if b.return_bool {
+                if keep { 1.0 } else { 0.0 }
+            } else if keep {
+                value
+            } else {
+                absent()
+            };
+        }
+    }
+    v.retain(|x| !x.is_empty());
+    v
+}
+
+/// `and`/`if` (keep where a matching series is present) and `unless`/`ifnot` (keep where none
+/// is), step by step.
+fn filter_by_presence(
+    mut l: Vec<StepSeries>,
+    r: &[StepSeries],
+    m: &VectorMatching,
+    st: Steps,
+    keep_present: bool,
+) -> Vec<StepSeries> {
+    let mut present: HashMap<Labels, Vec<bool>> = HashMap::new();
+    for s in r {
+        let p = present
+            .entry(signature(&s.labels, m))
+            .or_insert_with(|| vec![false; st.n]);
+        for (flag, v) in p.iter_mut().zip(&s.values) {
+            *flag |= !is_absent(*v);
+        }
+    }
+    for s in &mut l {
+        let p = present.get(&signature(&s.labels, m));
+        for (i, x) in s.values.iter_mut().enumerate() {
+            let has = p.is_some_and(|p| p[i]);
+            if has != keep_present {
+                *x = absent();
+            }
+        }
+    }
+    l.retain(|s| !s.is_empty());
+    l
+}
+
+/// MetricsQL `default` between vectors: gaps of each left series are filled from the right
+/// series with the same signature; with no left series at all, the right side is returned.
+fn default_vectors(
+    mut l: Vec<StepSeries>,
+    r: Vec<StepSeries>,
+    m: &VectorMatching,
+    st: Steps,
+) -> Vec<StepSeries> {
+    if l.is_empty() {
+        return r;
+    }
+    let mut by_sig: HashMap<Labels, Vec<usize>> = HashMap::new();
+    for (i, s) in r.iter().enumerate() {
+        by_sig.entry(signature(&s.labels, m)).or_default().push(i);
+    }
+    for s in &mut l {
+        let Some(cands) = by_sig.get(&signature(&s.labels, m)) else {
+            continue;
+        };
+        for i in 0..st.n {
+            if is_absent(s.values[i])
+                && let Some(&j) = cands.iter().find(|&&j| !is_absent(r[j].values[i]))
+            {
+                s.values[i] = r[j].values[i];
+            }
+        }
+    }
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn go_numerics() {
+        assert!(go_mod(1.0, 0.0).is_nan());
+        assert_eq!(go_mod(-7.0, 3.0), -1.0);
+        assert_eq!(go_pow(1.0, f64::NAN), 1.0);
+        assert_eq!(go_pow(f64::NAN, 0.0), 1.0);
+        assert_eq!(go_pow(2.0, 10.0), 1024.0);
+    }
+
+    #[test]
+    fn comparisons_keep_left_value() {
+        assert_eq!(apply(BinOp::Gt, 3.0, 1.0), (3.0, true));
+        assert_eq!(apply(BinOp::Lt, 3.0, 1.0), (3.0, false));
+        assert!(!apply(BinOp::Eq, f64::NAN, f64::NAN).1);
+    }
+}

@@ -1,0 +1,202 @@
+//! Data access: the one trait through which the engine reads series, and an in-memory store.
+
+use crate::error::QueryError;
+use crate::labels::{LabelMatcher, Labels};
+
+/// The Prometheus staleness marker: a NaN with this exact bit pattern ends a series.
+pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
+
+/// Whether `v` is the staleness marker (compared by bits, not by value).
+#[inline]
+pub fn is_stale_nan(v: f64) -> bool {
+    v.to_bits() == STALE_NAN_BITS
+}
+
+/// The staleness marker as a float.
+pub fn stale_nan() -> f64 {
+    f64::from_bits(STALE_NAN_BITS)
+}
+
+/// One series with its raw samples in time order, without duplicate timestamps.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Series {
+    /// The series' label set, `__name__` included.
+    pub labels: Labels,
+    /// Sample timestamps in milliseconds, strictly increasing.
+    pub timestamps: Vec<i64>,
+    /// Sample values; `values[i]` belongs to `timestamps[i]`. May hold staleness markers.
+    pub values: Vec<f64>,
+}
+
+/// What the engine will do with the selected data; a querier may use it to plan reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SelectHints {
+    /// First timestamp needed (inclusive), ms.
+    pub start_ms: i64,
+    /// Last timestamp needed (inclusive), ms.
+    pub end_ms: i64,
+    /// Evaluation step of the enclosing query or subquery, ms (0 for an instant query).
+    pub step_ms: i64,
+    /// Range of the enclosing range selector, ms (0 for an instant selector).
+    pub range_ms: i64,
+    /// Name of the function or aggregation directly applied to the selector, if any.
+    pub func: Option<String>,
+    /// Grouping labels of the enclosing aggregation, if any.
+    pub grouping: Vec<String>,
+    /// Whether `grouping` is a `by` list (false: `without`).
+    pub by: bool,
+}
+
+/// Read access to series data. One query calls `select` once per selector.
+///
+/// Implementations decide their own tenant; the engine never sees tenants.
+pub trait Querier: Send + Sync {
+    /// Streams every series matching all `matchers` with its samples in `[start_ms, end_ms]`
+    /// (inclusive), samples in time order and de-duplicated, into `sink`. A sink error (a limit
+    /// was reached) must stop the select and be returned unchanged.
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        hints: &SelectHints,
+        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError>;
+}
+
+/// An in-memory series store, for tests and the test-script runner.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryQuerier {
+    series: Vec<Series>,
+}
+
+impl MemoryQuerier {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Drops every series.
+    pub fn clear(&mut self) {
+        self.series.clear();
+    }
+
+    /// Number of series stored.
+    pub fn len(&self) -> usize {
+        self.series.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.series.is_empty()
+    }
+
+    /// Adds samples to the series with `labels` (creating it). Samples may come in any order;
+    /// for a timestamp given twice the later value wins.
+    pub fn add(&mut self, labels: Labels, samples: &[(i64, f64)]) {
+        let idx = match self.series.binary_search_by(|s| s.labels.cmp(&labels)) {
+            Ok(i) => i,
+            Err(i) => {
+                self.series.insert(
+                    i,
+                    Series {
+                        labels,
+                        ..Series::default()
+                    },
+                );
+                i
+            }
+        };
+        let s = &mut self.series[idx];
+        let mut all: Vec<(i64, f64)> = s
+            .timestamps
+            .iter()
+            .copied()
+            .zip(s.values.iter().copied())
+            .collect();
+        all.extend_from_slice(samples);
+        // Stable sort keeps insertion order among equal timestamps; keep the last of each.
+        all.sort_by_key(|&(t, _)| t);
+        s.timestamps.clear();
+        s.values.clear();
+        for (t, v) in all {
+            if s.timestamps.last() == Some(&t) {
+                if let Some(last) = s.values.last_mut() {
+                    *last = v;
+                }
+            } else {
+                s.timestamps.push(t);
+                s.values.push(v);
+            }
+        }
+    }
+
+    /// Every stored series.
+    pub fn series(&self) -> &[Series] {
+        &self.series
+    }
+}
+
+impl Querier for MemoryQuerier {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        _hints: &SelectHints,
+        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        for s in &self.series {
+            if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
+                continue;
+            }
+            let lo = s.timestamps.partition_point(|&t| t < start_ms);
+            let hi = s.timestamps.partition_point(|&t| t <= end_ms);
+            if lo >= hi {
+                continue;
+            }
+            sink(Series {
+                labels: s.labels.clone(),
+                timestamps: s.timestamps[lo..hi].to_vec(),
+                values: s.values[lo..hi].to_vec(),
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::labels::MatchKind;
+
+    #[test]
+    fn select_clips_and_matches() {
+        let mut q = MemoryQuerier::new();
+        q.add(
+            Labels::from_pairs(&[("__name__", "a"), ("job", "x")]),
+            &[(0, 1.0), (10, 2.0), (20, 3.0)],
+        );
+        q.add(Labels::from_pairs(&[("__name__", "b")]), &[(0, 1.0)]);
+        q.add(
+            Labels::from_pairs(&[("__name__", "a"), ("job", "x")]),
+            &[(10, 5.0)],
+        );
+        let m = [LabelMatcher::new("__name__", MatchKind::Re, "a").unwrap()];
+        let mut got = Vec::new();
+        q.select(&m, 5, 20, &SelectHints::default(), &mut |s| {
+            got.push(s);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].timestamps, vec![10, 20]);
+        assert_eq!(got[0].values, vec![5.0, 3.0]);
+    }
+
+    #[test]
+    fn stale_marker_is_a_bit_pattern() {
+        assert!(is_stale_nan(stale_nan()));
+        assert!(!is_stale_nan(f64::NAN));
+    }
+}
