@@ -1,0 +1,161 @@
+//! The query engine's view of the cluster: `promql::Querier` over a fan-out search, merging
+//! each series' blocks from every node and de-duplicating samples.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use promql::{Label, LabelMatcher, Labels, MatchKind, QueryError, Querier, SelectHints, Series};
+use rpc::messages::{self, SearchQuery, select_request};
+use rpc::{ErrorCode, RpcError};
+use tsdb::Tenant;
+
+use crate::cluster::{Cluster, FanoutError, SeriesBlocks};
+
+/// One query's access to the cluster. Remembers whether any select was partial.
+pub struct ClusterQuerier<'a> {
+    /// The storage nodes.
+    pub cluster: &'a Cluster,
+    /// Whose data.
+    pub tenant: Tenant,
+    /// Runtime that drives the node calls (the querier runs on a blocking thread).
+    pub handle: tokio::runtime::Handle,
+    /// When the query must be done.
+    pub deadline: Instant,
+    /// Fail instead of answering partially.
+    pub deny_partial: bool,
+    /// Query-time de-duplication interval (0: exact duplicates only).
+    pub dedup_interval_ms: i64,
+    /// Series limit passed to storage nodes (0: none).
+    pub max_series: u64,
+    /// Set when a select was answered without some nodes.
+    pub partial: AtomicBool,
+}
+
+impl ClusterQuerier<'_> {
+    /// Whether some answer was built without all nodes.
+    pub fn is_partial(&self) -> bool {
+        self.partial.load(Ordering::Relaxed)
+    }
+
+    fn remaining(&self) -> Result<Duration, QueryError> {
+        let left = self.deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(QueryError::Timeout { stage: "storage search", timeout_ms: 0 });
+        }
+        Ok(left)
+    }
+
+    /// Fetches the raw blocks of every matching series from every node.
+    pub fn search_blocks(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<SeriesBlocks, QueryError> {
+        let query = search_query(self.tenant, matchers, start_ms, end_ms, self.max_series);
+        let request = Cluster::request(select_request::Kind::Search(query));
+        let collected: Mutex<SeriesBlocks> = Mutex::new(HashMap::new());
+        let on_chunk = |_node: usize, chunk: Vec<u8>| -> Result<(), RpcError> {
+            let mut map = collected.lock().unwrap_or_else(|e| e.into_inner());
+            rpc::series_chunk::decode(&chunk, |name, blocks| {
+                let entry = map.entry(name.to_vec()).or_default();
+                entry.extend(blocks.into_iter().map(<[u8]>::to_vec));
+                Ok(())
+            })
+            .map_err(|message| RpcError::Protocol { node: "storage".into(), message })
+        };
+        let timeout = self.remaining()?;
+        let fanout = self
+            .handle
+            .block_on(self.cluster.call(&request, timeout, self.deny_partial, &on_chunk))
+            .map_err(fanout_error)?;
+        if fanout.is_partial {
+            self.partial.store(true, Ordering::Relaxed);
+        }
+        Ok(collected.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Querier for ClusterQuerier<'_> {
+    fn select(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+        _hints: &SelectHints,
+        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+    ) -> Result<(), QueryError> {
+        let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
+        let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (name, blocks) in series {
+            let labels = decode_labels(&name)?;
+            let (timestamps, values) = merge_blocks(&blocks, start_ms, end_ms, self.dedup_interval_ms)?;
+            if timestamps.is_empty() {
+                continue;
+            }
+            sink(Series { labels, timestamps, values })?;
+        }
+        Ok(())
+    }
+}
+
+/// Maps a fan-out failure to a query error: refusals (limits) are execution errors (422),
+/// unavailability is a storage error (503).
+pub fn fanout_error(e: FanoutError) -> QueryError {
+    match e {
+        FanoutError::Refused(msg, ErrorCode::InvalidRequest) => QueryError::BadData(msg),
+        FanoutError::Refused(msg, _) => QueryError::Execution(msg),
+        FanoutError::Unavailable(msg) => QueryError::Storage(msg),
+    }
+}
+
+/// Builds the wire form of a selector.
+pub fn search_query(tenant: Tenant, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64, max_series: u64) -> SearchQuery {
+    SearchQuery {
+        tenant: Some(tenant.into()),
+        matchers: matchers
+            .iter()
+            .map(|m| messages::Matcher {
+                name: m.name.clone(),
+                kind: match m.kind {
+                    MatchKind::Eq => messages::MatchKind::Equal,
+                    MatchKind::Neq => messages::MatchKind::NotEqual,
+                    MatchKind::Re => messages::MatchKind::Regex,
+                    MatchKind::Nre => messages::MatchKind::NotRegex,
+                } as i32,
+                value: m.value.clone(),
+            })
+            .collect(),
+        start_ms,
+        end_ms,
+        max_series,
+    }
+}
+
+/// Decodes a canonical label-set encoding into engine labels.
+pub fn decode_labels(raw: &[u8]) -> Result<Labels, QueryError> {
+    let labels = tsdb::metric_name::decode(raw)
+        .map_err(|e| QueryError::Storage(format!("storage sent a malformed series name: {e}")))?;
+    Ok(Labels::new(
+        labels
+            .into_iter()
+            .map(|l| Label { name: l.name.to_owned(), value: l.value.to_owned() })
+            .collect(),
+    ))
+}
+
+/// Decodes the blocks of one series (from any nodes, in any order, possibly overlapping) into
+/// sorted samples in `[start_ms, end_ms]`, de-duplicated to `dedup_interval_ms`.
+pub fn merge_blocks(
+    blocks: &[Vec<u8>],
+    start_ms: i64,
+    end_ms: i64,
+    dedup_interval_ms: i64,
+) -> Result<(Vec<i64>, Vec<f64>), QueryError> {
+    let mut decoded = Vec::with_capacity(blocks.len());
+    for raw in blocks {
+        let (block, _) = tsdb::Block::from_bytes(raw)
+            .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
+        decoded.push(block);
+    }
+    tsdb::merge_blocks_of_series(decoded, tsdb::TimeRange::new(start_ms, end_ms), dedup_interval_ms)
+        .map_err(|e| QueryError::Storage(format!("cannot merge blocks: {e}")))
+}
