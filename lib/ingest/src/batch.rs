@@ -69,6 +69,9 @@ impl fmt::Display for SeriesRef<'_> {
         let name = labels.iter().find(|l| l.name == "__name__");
         if let Some(n) = name {
             f.write_str(n.value)?;
+            if labels.len() == 1 {
+                return Ok(());
+            }
         }
         f.write_str("{")?;
         let mut first = true;
@@ -224,6 +227,23 @@ impl Batch {
     pub fn rows(&self) -> impl Iterator<Item = (&[u8], Sample)> + '_ {
         self.iter()
             .flat_map(|s| s.samples.iter().map(move |sample| (s.name, *sample)))
+    }
+
+    /// One line per series: `name{labels} value@timestamp ...`, for test tables.
+    #[cfg(test)]
+    pub(crate) fn dump(&self) -> Vec<String> {
+        self.iter()
+            .map(|s| {
+                let mut out = s.to_string();
+                for x in s.samples {
+                    out.push(' ');
+                    crate::prometheus_text::write_value(x.value, &mut out);
+                    out.push('@');
+                    out.push_str(&x.timestamp_ms.to_string());
+                }
+                out
+            })
+            .collect()
     }
 
     pub(crate) fn mark(&self) -> Mark {
