@@ -314,7 +314,7 @@ pub(crate) fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 #[inline]
 pub(crate) fn varint_len(v: u64) -> usize {
     // 1 byte per started group of 7 bits, at least one.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// Appends a field key.
