@@ -162,6 +162,26 @@ fn decode_series<'a>(
 
 #[inline]
 fn decode_label<'a>(r: &mut Reader<'a>) -> Result<Label<'a>, WireError> {
+    // One UTF-8 check for the whole message rather than one per string: keys and the
+    // one-byte lengths of strings under 128 bytes are ASCII, so a label message is usually
+    // valid UTF-8 as a whole. When it is not, each string is checked on its own.
+    let bytes = r.rest();
+    let whole = crate::protobuf::utf8(bytes);
+    // Fast path for what every encoder writes: `0x0a n name 0x12 m value`, n and m < 128.
+    if let (Some(w), Some(&n)) = (whole, bytes.get(1))
+        && bytes.first() == Some(&0x0a)
+        && n < 0x80
+    {
+        let n = usize::from(n);
+        if let (Some(&0x12), Some(&m)) = (bytes.get(2 + n), bytes.get(3 + n))
+            && m < 0x80
+            && 4 + n + usize::from(m) == bytes.len()
+            && let (Some(name), Some(value)) = (w.get(2..2 + n), w.get(4 + n..))
+        {
+            r.finish();
+            return Ok(Label { name, value });
+        }
+    }
     let mut label = Label {
         name: "",
         value: "",
@@ -172,11 +192,11 @@ fn decode_label<'a>(r: &mut Reader<'a>) -> Result<Label<'a>, WireError> {
         match field {
             1 => {
                 r.expect(field, wt, WireType::Len, key_at)?;
-                label.name = r.string("label name")?;
+                label.name = r.string_in(whole, "label name")?;
             }
             2 => {
                 r.expect(field, wt, WireType::Len, key_at)?;
-                label.value = r.string("label value")?;
+                label.value = r.string_in(whole, "label value")?;
             }
             _ => r.skip(field, wt)?,
         }
