@@ -53,7 +53,9 @@ fn hosts() -> Vec<(Vec<(String, String)>, Sample)> {
 }
 
 fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Registers the ingestion benchmarks.
@@ -88,7 +90,11 @@ pub fn benches(c: &mut Criterion) {
             .iter()
             .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
             .collect();
-        text.push_str(&format!("{name}{{{}}} {value} {}\n", pairs.join(","), sample.timestamp_ms));
+        text.push_str(&format!(
+            "{name}{{{}}} {value} {}\n",
+            pairs.join(","),
+            sample.timestamp_ms
+        ));
         let metric: Vec<String> = labels
             .iter()
             .map(|(n, v)| format!("\"{n}\":\"{}\"", escape(v)))
@@ -98,8 +104,17 @@ pub fn benches(c: &mut Criterion) {
             metric.join(","),
             sample.timestamp_ms
         ));
-        let tags: Vec<(&str, &str)> = others.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-        influx::render(name, &tags, &[("value", sample.value)], sample.timestamp_ms * 1_000_000, &mut influx_lines);
+        let tags: Vec<(&str, &str)> = others
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        influx::render(
+            name,
+            &tags,
+            &[("value", sample.value)],
+            sample.timestamp_ms * 1_000_000,
+            &mut influx_lines,
+        );
     }
 
     let mut g = c.benchmark_group("ingest");
@@ -138,8 +153,13 @@ pub fn benches(c: &mut Criterion) {
     g.bench_function("influx", |b| {
         b.iter(|| {
             batch.clear();
-            influx::parse(black_box(influx_lines.as_bytes()), &options, &limits, &mut batch)
-                .expect("parses");
+            influx::parse(
+                black_box(influx_lines.as_bytes()),
+                &options,
+                &limits,
+                &mut batch,
+            )
+            .expect("parses");
             assert_eq!(batch.sample_count() as u64, samples);
         })
     });
