@@ -6,5 +6,10 @@ mod ingest;
 
 fn placeholder(_c: &mut criterion::Criterion) {}
 
-criterion_group!(benches, placeholder, ingest::benches);
-criterion_main!(benches);
+criterion_group!(benches, placeholder);
+criterion_group! {
+    name = ingest_benches;
+    config = criterion::Criterion::default().with_measurement(ingest::ThreadCpuTime::default());
+    targets = ingest::benches
+}
+criterion_main!(benches, ingest_benches);
