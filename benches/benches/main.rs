@@ -2,9 +2,13 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod ingest;
 mod promql;
 
-fn placeholder(_c: &mut criterion::Criterion) {}
-
-criterion_group!(benches, placeholder, promql::benches);
-criterion_main!(benches);
+criterion_group!(benches, promql::benches);
+criterion_group! {
+    name = ingest_benches;
+    config = criterion::Criterion::default().with_measurement(ingest::ThreadCpuTime::default());
+    targets = ingest::benches
+}
+criterion_main!(benches, ingest_benches);
