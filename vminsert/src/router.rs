@@ -2,21 +2,13 @@
 
 use std::sync::Arc;
 
+use ingest::{Batch, SeriesRef};
 use rpc::RpcError;
 use service::metrics::{Counter, Registry};
 use tsdb::Tenant;
 
 use crate::node_writer::{Ack, NodeWriter};
 use crate::ring::{Ring, series_key};
-
-/// One series of a request: its canonical label set encoding and its samples.
-#[derive(Clone, Copy, Debug)]
-pub struct SeriesRows<'a> {
-    /// Canonical label set (`tsdb::metric_name` encoding).
-    pub name: &'a [u8],
-    /// `(timestamp ms, value)` pairs.
-    pub samples: &'a [(i64, f64)],
-}
 
 /// Why a write could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -69,10 +61,12 @@ impl Router {
         &self.writers
     }
 
-    /// Stores every series of `series` on `replicas` distinct nodes; returns once every copy is
+    /// Stores every series of `batch` on `replicas` distinct nodes; returns once every copy is
     /// acknowledged. A node that fails is skipped and its share of the request goes to the next
     /// node in each series' ranking.
-    pub async fn write(&self, tenant: Tenant, series: &[SeriesRows<'_>]) -> Result<(), RouteError> {
+    pub async fn write(&self, tenant: Tenant, batch: &Batch) -> Result<(), RouteError> {
+        let series: Vec<SeriesRef<'_>> = batch.iter().collect();
+        let series = series.as_slice();
         let n = self.ring.len();
         if series.is_empty() {
             return Ok(());
@@ -121,7 +115,9 @@ impl Router {
                 .map(|(node, idx)| {
                     let ack = self.writers[node].enqueue(|batch| {
                         for &i in idx {
-                            batch.push_series(tenant, series[i].name, series[i].samples);
+                            let samples =
+                                series[i].samples.iter().map(|s| (s.timestamp_ms, s.value));
+                            batch.push_series(tenant, series[i].name, samples);
                         }
                     });
                     (node, ack)

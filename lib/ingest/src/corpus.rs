@@ -137,7 +137,7 @@ fn text_cases(format: Format, table: &[TextCase]) -> impl Iterator<Item = Case> 
     })
 }
 
-use Expect::{Reject, Skip};
+use Expect::Reject;
 
 /// `(name, query, body, outcome)`.
 #[rustfmt::skip]
@@ -303,12 +303,12 @@ fn remote_write_cases() -> Vec<Case> {
         rw("rw_sample_value_truncated", packed(&request(&[series(&[label(b"a", b"b")], &[vec![0x09, 1, 2, 3]])])), Reject("protobuf: field needs 8 bytes but only 3 are left at byte 13 in WriteRequest.timeseries[0].samples[0]")),
         rw("rw_timestamp_overflow", packed(&request(&[series(&[label(b"a", b"b")], &[vec![0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]])])), Reject("protobuf: varint longer than 10 bytes or over 64 bits at byte 13 in WriteRequest.timeseries[0].samples[0]")),
         rw("rw_exemplar_past_end", packed(&request(&[[g(), vec![0x1a, 0x05, 0x00]].concat()])), Reject("protobuf: field needs 5 bytes but only 1 are left at byte 44 in WriteRequest.timeseries[0]")),
-        rw("rw_invalid_label_name", with_labels(&[("__name__", "up"), ("1abc", "x")]), Skip(r#"WriteRequest.timeseries[0]: invalid label name "1abc""#)),
-        rw("rw_invalid_metric_name", with_labels(&[("__name__", "up-time")]), Skip(r#"WriteRequest.timeseries[0]: invalid metric name "up-time""#)),
-        rw("rw_duplicate_label", with_labels(&[("__name__", "up"), ("job", "a"), ("job", "b")]), Skip(r#"WriteRequest.timeseries[0]: duplicate label name "job""#)),
-        rw("rw_empty_label_set", with_labels(&[("job", "")]), Skip("WriteRequest.timeseries[0]: empty label set")),
-        rw("rw_too_many_labels", with_labels(&many), Skip("WriteRequest.timeseries[0]: 31 labels exceed the limit of 30 labels per series")),
-        rw("rw_label_value_too_long", with_labels(&[("__name__", "up"), ("big", &long)]), Skip(r#"WriteRequest.timeseries[0]: value of label "big" is 16385 bytes long, over the limit of 16384"#)),
+        rw("rw_invalid_label_name", with_labels(&[("__name__", "up"), ("1abc", "x")]), Reject(r#"WriteRequest.timeseries[0]: invalid label name "1abc""#)),
+        rw("rw_invalid_metric_name", with_labels(&[("__name__", "up-time")]), Reject(r#"WriteRequest.timeseries[0]: invalid metric name "up-time""#)),
+        rw("rw_duplicate_label", with_labels(&[("__name__", "up"), ("job", "a"), ("job", "b")]), Reject(r#"WriteRequest.timeseries[0]: duplicate label name "job""#)),
+        rw("rw_empty_label_set", with_labels(&[("job", "")]), Reject("WriteRequest.timeseries[0]: empty label set")),
+        rw("rw_too_many_labels", with_labels(&many), Reject("WriteRequest.timeseries[0]: 31 labels exceed the limit of 30 labels per series")),
+        rw("rw_label_value_too_long", with_labels(&[("__name__", "up"), ("big", &long)]), Reject(r#"WriteRequest.timeseries[0]: value of label "big" is 16385 bytes long, over the limit of 16384"#)),
     ]
 }
 

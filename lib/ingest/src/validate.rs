@@ -32,9 +32,11 @@ pub struct Limits {
     /// Largest decompressed remote_write body in bytes, checked against the snappy header
     /// before anything is allocated. Default 64 MiB.
     pub max_decoded_size: usize,
-    /// What remote_write does with an invalid series. Default [`OnInvalid::Skip`], as the
-    /// Prometheus 2.42 receiver does: one bad series must not make the sender drop the whole
-    /// batch, which a 400 would.
+    /// What remote_write does with an invalid series. Default [`OnInvalid::Reject`]: the
+    /// request fails with a 400 that names the series and the problem, so a misconfigured
+    /// sender is noticed (Prometheus drops a batch answered 400 and logs the message).
+    /// [`OnInvalid::Skip`] drops just the series and counts it, as the Prometheus 2.42
+    /// receiver does (vminsert's `-remoteWrite.skipInvalidSeries`).
     pub remote_write_invalid_series: OnInvalid,
     /// What the import formats (JSON lines, Prometheus text, Influx) do with an invalid series.
     /// Default [`OnInvalid::Reject`]: a person or script gets a 400 naming the line.
@@ -48,7 +50,7 @@ impl Default for Limits {
             max_label_name_len: 256,
             max_label_value_len: 16 * 1024,
             max_decoded_size: 64 * 1024 * 1024,
-            remote_write_invalid_series: OnInvalid::Skip,
+            remote_write_invalid_series: OnInvalid::Reject,
             import_invalid_series: OnInvalid::Reject,
         }
     }

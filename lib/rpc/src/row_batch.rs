@@ -28,9 +28,15 @@ impl RowBatchWriter {
         Self::default()
     }
 
-    /// Appends one series with its samples (must be non-empty to be useful; empty is skipped).
-    pub fn push_series(&mut self, tenant: Tenant, name: &[u8], samples: &[(i64, f64)]) {
-        if samples.is_empty() {
+    /// Appends one series with its `(timestamp ms, value)` samples (an empty series is
+    /// skipped).
+    pub fn push_series<I>(&mut self, tenant: Tenant, name: &[u8], samples: I)
+    where
+        I: IntoIterator<Item = (i64, f64)>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let samples = samples.into_iter();
+        if samples.len() == 0 {
             return;
         }
         self.buf.extend_from_slice(&tenant.account_id.to_le_bytes());
@@ -39,12 +45,13 @@ impl RowBatchWriter {
         self.buf.extend_from_slice(name);
         put_uvarint(&mut self.buf, samples.len() as u64);
         let mut prev = 0i64;
-        for &(ts, v) in samples {
+        let count = samples.len();
+        for (ts, v) in samples {
             put_varint(&mut self.buf, ts.wrapping_sub(prev));
             prev = ts;
             self.buf.extend_from_slice(&v.to_bits().to_le_bytes());
         }
-        self.rows += samples.len();
+        self.rows += count;
     }
 
     /// Rows in the batch.
@@ -127,7 +134,7 @@ mod tests {
             let mut want = Vec::new();
             for (a, p, name, samples) in &series {
                 let samples: Vec<(i64, f64)> = samples.iter().map(|&(t, v)| (t, f64::from_bits(v))).collect();
-                w.push_series(Tenant::new(*a, *p), name, &samples);
+                w.push_series(Tenant::new(*a, *p), name, samples.iter().copied());
                 for &(t, v) in &samples {
                     want.push((*a, *p, name.clone(), t, v.to_bits()));
                 }
@@ -153,7 +160,7 @@ mod tests {
         w.push_series(
             Tenant::new(1, 2),
             b"\x01a\x01b",
-            &[(1000, 1.5), (2000, f64::from_bits(0x7ff0000000000002))],
+            [(1000, 1.5), (2000, f64::from_bits(0x7ff0000000000002))],
         );
         let bytes = w.take();
         for cut in 1..bytes.len() {

@@ -131,8 +131,8 @@ async fn insert_then_stream_select() {
     let inserter = NodeClient::new(ia.clone(), Role::Insert, ClientConfig::default());
     let mut batch = RowBatchWriter::new();
     let stale = f64::from_bits(0x7ff0000000000002);
-    batch.push_series(Tenant::new(7, 8), b"series-a", &[(1, 1.0), (2, stale)]);
-    batch.push_series(Tenant::new(0, 0), b"series-b", &[(i64::MIN, -0.0)]);
+    batch.push_series(Tenant::new(7, 8), b"series-a", [(1, 1.0), (2, stale)]);
+    batch.push_series(Tenant::new(0, 0), b"series-b", [(i64::MIN, -0.0)]);
     assert_eq!(
         inserter
             .insert(batch.as_bytes(), Duration::from_secs(5))
@@ -268,7 +268,7 @@ async fn a_dead_node_backs_off_then_recovers() {
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(client.is_available());
     let mut batch = RowBatchWriter::new();
-    batch.push_series(Tenant::default(), b"x", &[(1, 1.0)]);
+    batch.push_series(Tenant::default(), b"x", [(1, 1.0)]);
     assert_eq!(
         client
             .insert(batch.as_bytes(), Duration::from_secs(2))

@@ -190,10 +190,8 @@ fn values_are_bit_exact() {
 
 #[test]
 fn reject_policy_fails_the_request_and_leaves_the_batch() {
-    let limits = Limits {
-        remote_write_invalid_series: OnInvalid::Reject,
-        ..Limits::default()
-    };
+    // Reject is the default.
+    let limits = Limits::default();
     let req = WriteRequest {
         timeseries: vec![
             ts(&[("__name__", "a")], &[(1.0, 1)]),
@@ -216,9 +214,13 @@ fn reject_policy_fails_the_request_and_leaves_the_batch() {
         r#"WriteRequest.timeseries[1]: invalid label name "x-y""#
     );
     assert_eq!(batch.dump(), ["first 1.0@1"]);
-    // The default skips it instead.
+    // The skip policy drops just that series.
     batch.clear();
-    decode(&req.encode(), &Limits::default(), &mut batch).unwrap();
+    let skip = Limits {
+        remote_write_invalid_series: OnInvalid::Skip,
+        ..Limits::default()
+    };
+    decode(&req.encode(), &skip, &mut batch).unwrap();
     assert_eq!(batch.dump(), ["a 1.0@1"]);
     assert_eq!(
         (batch.stats().series_skipped, batch.stats().samples_skipped),
