@@ -1,1 +1,5 @@
-//! Benchmark support: realistic data generators shared by the criterion benchmarks and the end-to-end tool.
+//! Benchmark support shared by the criterion benchmarks, the end-to-end tool and the cluster
+//! tests: realistic data generators, a minimal HTTP client, and a harness for real processes.
+
+pub mod http_client;
+pub mod procs;
