@@ -1,13 +1,28 @@
 //! The storage engine: codecs, the mergeset series index, columnar data parts, the write-ahead
 //! log, background merges, retention, deduplication and search. No networking.
 
+pub mod block;
+pub mod block_header;
+pub mod block_stream_reader;
+pub mod block_stream_writer;
 pub mod clock;
+pub mod dedup;
 pub mod encoding;
 pub mod error;
+pub mod filenames;
 pub mod fs;
+pub mod inmemory_part;
+pub mod merge;
 pub mod metric_name;
+pub mod part;
+pub mod raw_rows;
+pub mod retention;
+pub mod time_range;
 pub mod tsid;
 pub mod wal;
+
+#[cfg(test)]
+mod testutil;
 
 pub use error::{Error, Result};
 pub use tsid::{Tenant, Tsid};
