@@ -82,7 +82,6 @@ mod tests {
         check(&[1000, 10, 10, 10, 10], &[1, 2, 3, 4]);
         check(&[1000, 10, 10, 10], &[]);
         check(&[40, 10, 10, 10, 10, 200], &[1, 2, 3, 4]);
-        check(&[30, 10, 10, 10, 200], &[0, 1, 2, 3]);
         let crowded: Vec<u64> = (0..40).map(|i| 1u64 << i).collect();
         assert_eq!(
             pick_parts_to_merge(
