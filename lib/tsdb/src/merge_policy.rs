@@ -82,17 +82,19 @@ mod tests {
         check(&[1000, 10, 10, 10, 10], &[1, 2, 3, 4]);
         check(&[1000, 10, 10, 10], &[]);
         check(&[40, 10, 10, 10, 10, 200], &[1, 2, 3, 4]);
-        let crowded: Vec<u64> = (0..40).map(|i| 1u64 << i).collect();
+        // Pairs of equal parts, each pair 8x the previous: ratio 2 at best.
+        let pairs: Vec<u64> = (0..20).flat_map(|i| [8u64.pow(i), 8u64.pow(i)]).collect();
+        let parts: Vec<(u64, u64)> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, &s)| (i as u64, s))
+            .collect();
         assert_eq!(
-            pick_parts_to_merge(
-                &crowded
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &s)| (i as u64, s))
-                    .collect::<Vec<_>>(),
-                &MergePolicy::default()
-            )
-            .len(),
+            pick_parts_to_merge(&parts[..8], &MergePolicy::default()),
+            Vec::<u64>::new()
+        );
+        assert_eq!(
+            pick_parts_to_merge(&parts, &MergePolicy::default()).len(),
             2
         );
     }
