@@ -1,0 +1,7 @@
+//! The tsdb integration tests: one binary, a module per area.
+
+mod common;
+mod corruption;
+mod crash;
+mod format;
+mod table;
