@@ -273,7 +273,7 @@ impl Table {
             wal,
             gate: RwLock::new(()),
             next_shard: AtomicUsize::new(0),
-            pending: AtomicUsize::new(replayed.len()),
+            pending: AtomicUsize::new(0),
             flush_lock: Mutex::new(()),
             partitions: RwLock::new(partitions),
             stop: AtomicBool::new(false),
@@ -289,7 +289,9 @@ impl Table {
             .counters
             .rows_replayed
             .store(replayed.len() as u64, Ordering::Relaxed);
-        lock(&shared.shards[0]).rows = replayed;
+        // Replayed rows are searchable as soon as open returns; the first flush makes them
+        // durable in file parts and deletes the replayed segments.
+        shared.rows_to_inmemory(replayed)?;
 
         let mut threads = Vec::new();
         let s = Arc::clone(&shared);
