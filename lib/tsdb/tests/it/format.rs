@@ -186,7 +186,7 @@ fn saved_v1_data_opens_with_exact_contents() {
     let got = read_all(&t, &[1, 2, 3, 4], TimeRange::ALL);
     assert_eq!(got.len(), 3 * 120 + 5 + 2); // the duplicate collapsed
     assert_eq!(got, expected());
-    assert_eq!(got[0], (1, T0 - 60 * 15_000, 5f64.to_bits()));
+    assert_eq!(got[0], (1, T0 - 60 * 15_000, 1000f64.to_bits())); // 1000 beat the duplicate 5
     assert!(got.contains(&(2, T0 + 59 * 15_000 + (119 * 7) % 5, STALE_NAN_BITS)));
     assert!(got.contains(&(4, T0, (-0.0f64).to_bits())));
     t.force_merge().unwrap();
