@@ -46,7 +46,7 @@ pub fn write_rows<W: std::io::Write>(
     zstd_level: i32,
     w: &mut BlockStreamWriter<W>,
 ) -> Result<()> {
-    rows.sort_unstable_by(|a, b| (a.tsid, a.timestamp).cmp(&(b.tsid, b.timestamp)));
+    rows.sort_unstable_by_key(|r| (r.tsid, r.timestamp));
     let mut ts = Vec::new();
     let mut vs = Vec::new();
     for series in rows.chunk_by(|a, b| a.tsid == b.tsid) {

@@ -41,13 +41,12 @@ pub fn pick_parts_to_merge(parts: &[(u64, u64)], policy: &MergePolicy) -> Vec<u6
     let mut best: Option<(f64, usize, usize)> = None;
     for start in 0..sorted.len() {
         let mut total = 0u64;
-        for end in start..sorted.len().min(start + policy.max_parts) {
-            total += sorted[end].1.max(1);
-            let len = end - start + 1;
-            if len < 2 {
+        for (end, &(_, size)) in sorted.iter().enumerate().skip(start).take(policy.max_parts) {
+            total += size.max(1);
+            if end == start {
                 continue;
             }
-            let ratio = total as f64 / sorted[end].1.max(1) as f64;
+            let ratio = total as f64 / size.max(1) as f64;
             if ratio >= min_ratio && best.is_none_or(|(r, _, _)| ratio > r) {
                 best = Some((ratio, start, end));
             }

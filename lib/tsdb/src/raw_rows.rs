@@ -64,11 +64,12 @@ pub fn encode_wal_record(
         let flags = match &prev {
             None => F_ALL,
             Some(p) => {
-                u8::from(p.tenant != t.tenant) * F_TENANT
-                    | u8::from(p.metric_group_id != t.metric_group_id) * F_GROUP
-                    | u8::from(p.job_id != t.job_id) * F_JOB
-                    | u8::from(p.instance_id != t.instance_id) * F_INSTANCE
-                    | u8::from(p.metric_id != t.metric_id) * F_METRIC
+                let bit = |differs: bool, flag: u8| if differs { flag } else { 0 };
+                bit(p.tenant != t.tenant, F_TENANT)
+                    | bit(p.metric_group_id != t.metric_group_id, F_GROUP)
+                    | bit(p.job_id != t.job_id, F_JOB)
+                    | bit(p.instance_id != t.instance_id, F_INSTANCE)
+                    | bit(p.metric_id != t.metric_id, F_METRIC)
             }
         };
         out.push(flags);

@@ -525,7 +525,12 @@ impl Shared {
     fn merger_loop(&self) {
         while self.sleep(&self.merge_wake, Duration::from_secs(1)) {
             let res = self.apply_retention().and_then(|()| {
-                while !self.stop.load(Ordering::Relaxed) && self.merge_some()? {}
+                // Merge until the policy finds nothing more (each round does real work).
+                while !self.stop.load(Ordering::Relaxed) {
+                    if !self.merge_some()? {
+                        break;
+                    }
+                }
                 Ok(())
             });
             match res {

@@ -40,12 +40,11 @@ fn one_part_table(dir: &Path) -> PathBuf {
         .unwrap()
         .unwrap()
         .path();
-    let part = std::fs::read_dir(&month)
+    std::fs::read_dir(&month)
         .unwrap()
         .map(|e| e.unwrap().path())
         .find(|p| p.is_dir())
-        .unwrap();
-    part
+        .unwrap()
 }
 
 /// Opens the part and decodes every block; the first error, if any.
