@@ -73,11 +73,12 @@ mod tests {
             TimeRange::new(-i64::MAX, i64::MAX)
         );
 
-        let jan = Month::of_timestamp(now - 40 * day);
+        let dec = Month::of_timestamp(now - 70 * day);
         let feb = Month::of_timestamp(now - day);
-        assert!(month_expired(jan, now, 30 * day));
+        assert!(month_expired(dec, now, 30 * day));
+        assert!(!month_expired(Month::of_timestamp(now - 40 * day), now, 30 * day)); // Jan ends after now - 30 d
         assert!(!month_expired(feb, now, 30 * day));
-        assert!(!month_expired(jan, now, i64::MAX));
+        assert!(!month_expired(dec, now, i64::MAX));
 
         let r = visible_range(TimeRange::ALL, now, day);
         assert_eq!(r, TimeRange::new(now - day, i64::MAX));
