@@ -2,7 +2,7 @@
 
 use criterion::{criterion_group, criterion_main};
 
-fn placeholder(_c: &mut criterion::Criterion) {}
+mod tsdb;
 
-criterion_group!(benches, placeholder);
+criterion_group!(benches, tsdb::benches);
 criterion_main!(benches);

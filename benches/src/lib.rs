@@ -1,1 +1,3 @@
 //! Benchmark support: realistic data generators shared by the criterion benchmarks and the end-to-end tool.
+
+pub mod node_exporter;
