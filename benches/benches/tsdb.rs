@@ -89,6 +89,24 @@ fn codecs(c: &mut Criterion) {
             })
         });
     }
+    // Block size by measurement: encoded bytes (with an 84-byte header per block, timestamps
+    // not shared) per sample for several block sizes.
+    for rows_per_block in [128usize, 512, 2048, 8192] {
+        let mut bytes = 0usize;
+        let mut ts_bytes = 0usize;
+        for (t, ts, vs) in &series {
+            for (tc, vc) in ts.chunks(rows_per_block).zip(vs.chunks(rows_per_block)) {
+                let b = Block::encode(*t, tc, vc, 3);
+                bytes += b.encoded_len() + 84;
+                ts_bytes += b.timestamps_data().len();
+            }
+        }
+        eprintln!(
+            "tsdb_codecs: {rows_per_block} rows per block: {:.3} bytes/sample ({:.3} of them timestamps)",
+            bytes as f64 / samples as f64,
+            ts_bytes as f64 / samples as f64
+        );
+    }
     let blocks: Vec<Block> = series.iter().map(|(t, ts, vs)| Block::encode(*t, ts, vs, 3)).collect();
     let bytes: usize = blocks.iter().map(Block::encoded_len).sum();
     eprintln!(
