@@ -19,7 +19,12 @@ const START: i64 = 1_700_000_000_000;
 /// A realistic tsid: metric group from the metric name, job and instance hashes, a sequential
 /// metric id.
 pub fn tsid_for(labels: &Labels, metric_id: u64) -> Tsid {
-    let get = |k: &str| labels.iter().find(|(n, _)| n == k).map_or("", |(_, v)| v.as_str());
+    let get = |k: &str| {
+        labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map_or("", |(_, v)| v.as_str())
+    };
     Tsid {
         tenant: Tenant::new(0, 0),
         metric_group_id: xxh3_64(get("__name__").as_bytes()),
@@ -30,7 +35,10 @@ pub fn tsid_for(labels: &Labels, metric_id: u64) -> Tsid {
 }
 
 fn env_or(name: &str, default: i64) -> i64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Rows of the data set, scrape by scrape, and the tsids.
@@ -107,7 +115,10 @@ fn codecs(c: &mut Criterion) {
             ts_bytes as f64 / samples as f64
         );
     }
-    let blocks: Vec<Block> = series.iter().map(|(t, ts, vs)| Block::encode(*t, ts, vs, 3)).collect();
+    let blocks: Vec<Block> = series
+        .iter()
+        .map(|(t, ts, vs)| Block::encode(*t, ts, vs, 3))
+        .collect();
     let bytes: usize = blocks.iter().map(Block::encoded_len).sum();
     eprintln!(
         "tsdb_codecs: {samples} samples in {} blocks, {bytes} bytes: {:.3} bytes/sample",

@@ -133,7 +133,10 @@ fn parse(text: &str, seed: u64) -> Vec<Template> {
         let decimals = if value.contains(['e', 'E']) || v0.fract() == 0.0 {
             0
         } else {
-            value.split_once('.').map_or(0, |(_, f)| f.len() as u32).min(6)
+            value
+                .split_once('.')
+                .map_or(0, |(_, f)| f.len() as u32)
+                .min(6)
         };
         let base = name
             .trim_end_matches("_total")
@@ -186,7 +189,10 @@ fn parse_labels(s: &str) -> Vec<(String, String)> {
     let mut rest = s;
     while let Some((name, after)) = rest.split_once("=\"") {
         let Some(end) = after.find('"') else { break };
-        out.push((name.trim_start_matches(',').to_owned(), after[..end].to_owned()));
+        out.push((
+            name.trim_start_matches(',').to_owned(),
+            after[..end].to_owned(),
+        ));
         rest = &after[end + 1..];
     }
     out
@@ -311,7 +317,10 @@ mod tests {
             let mut g = NodeExporter::new(seed, 3, 1_700_000_000_000, 10 * SCRAPE_INTERVAL_MS);
             let mut out = Vec::new();
             while let Some(s) = g.next_scrape() {
-                out.extend(s.samples().map(|(l, t, v)| (l[0].1.clone(), t, v.to_bits())));
+                out.extend(
+                    s.samples()
+                        .map(|(l, t, v)| (l[0].1.clone(), t, v.to_bits())),
+                );
             }
             (g.series_count(), out)
         };
@@ -322,7 +331,10 @@ mod tests {
         assert_ne!(a, collect(2).1);
         let g = NodeExporter::new(1, 2, 0, SCRAPE_INTERVAL_MS);
         let l = &g.labels()[507];
-        assert_eq!(l[0], ("__name__".to_owned(), "go_gc_duration_seconds".to_owned()));
+        assert_eq!(
+            l[0],
+            ("__name__".to_owned(), "go_gc_duration_seconds".to_owned())
+        );
         assert_eq!(l[1], ("quantile".to_owned(), "0".to_owned()));
         assert_eq!(l[l.len() - 2].1, "host-0001:9100");
     }
@@ -344,4 +356,54 @@ mod tests {
             prev = Some((s.timestamp, s.values.to_vec()));
         }
     }
+}
+
+/// Writes the data set in the Prometheus text format with timestamps (one line per sample),
+/// e.g. to load the same data into another database for comparison.
+pub fn write_prometheus_text(
+    g: &mut NodeExporter,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<u64> {
+    let mut n = 0;
+    let mut line = String::new();
+    while let Some(s) = g.next_scrape() {
+        for (labels, ts, v) in s.samples() {
+            line.clear();
+            line.push_str(&labels[0].1);
+            line.push('{');
+            for (i, (k, val)) in labels[1..].iter().enumerate() {
+                if i > 0 {
+                    line.push(',');
+                }
+                let _ = write!(line, "{k}=\"{val}\"");
+            }
+            let _ = writeln!(line, "}} {v} {ts}");
+            out.write_all(line.as_bytes())?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Writes `$NODE_EXPORTER_TEXT_OUT` (hosts and hours from `$NODE_EXPORTER_HOSTS`,
+/// `$NODE_EXPORTER_HOURS`, defaults 1 and 24), for the comparison in `docs/benchmarks.md`:
+/// `NODE_EXPORTER_TEXT_OUT=/tmp/ne.txt cargo test --release -p benches --lib export_text -- --ignored`
+#[test]
+#[ignore = "writes a large file; run by hand"]
+fn export_text() {
+    let Some(path) = std::env::var_os("NODE_EXPORTER_TEXT_OUT") else {
+        return;
+    };
+    let env = |k: &str, d: i64| {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let hosts = env("NODE_EXPORTER_HOSTS", 1) as usize;
+    let hours = env("NODE_EXPORTER_HOURS", 24);
+    let mut g = NodeExporter::new(42, hosts, 1_700_000_000_000, hours * 3_600_000);
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create output"));
+    let n = write_prometheus_text(&mut g, &mut f).expect("write output");
+    eprintln!("{n} samples");
 }

@@ -76,7 +76,11 @@ mod tests {
         let dec = Month::of_timestamp(now - 70 * day);
         let feb = Month::of_timestamp(now - day);
         assert!(month_expired(dec, now, 30 * day));
-        assert!(!month_expired(Month::of_timestamp(now - 40 * day), now, 30 * day)); // Jan ends after now - 30 d
+        assert!(!month_expired(
+            Month::of_timestamp(now - 40 * day),
+            now,
+            30 * day
+        )); // Jan ends after now - 30 d
         assert!(!month_expired(feb, now, 30 * day));
         assert!(!month_expired(dec, now, i64::MAX));
 
