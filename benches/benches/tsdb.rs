@@ -4,6 +4,9 @@
 //! Sizes can be changed with `TSDB_BENCH_HOSTS` and `TSDB_BENCH_HOURS` (disk size set,
 //! default 10 hosts × 24 h).
 
+// A benchmark that hits an error must stop loudly, as a test does.
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
