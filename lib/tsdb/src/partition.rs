@@ -338,7 +338,19 @@ impl Partition {
                 .filter(|e| !s.merging.contains(&e.id))
                 .collect();
             let ids: Vec<u64> = if force {
-                free.iter().map(|e| e.id).collect()
+                // A lone part is rewritten only when the rewrite can change it.
+                let unchanged = |e: &&PartEntry| {
+                    let m = e.part.metadata();
+                    params.is_deleted.is_none()
+                        && m.dedup_interval_ms == params.dedup_interval_ms
+                        && params.range.contains(m.min_timestamp)
+                        && params.range.contains(m.max_timestamp)
+                };
+                if free.len() == 1 && free.first().is_some_and(unchanged) {
+                    Vec::new()
+                } else {
+                    free.iter().map(|e| e.id).collect()
+                }
             } else {
                 let sized: Vec<(u64, u64)> =
                     free.iter().map(|e| (e.id, e.part.size_bytes())).collect();

@@ -33,6 +33,9 @@ pub use crate::table_search::{SeriesBlocks, TableSearch};
 /// The deleted-series hook: true for a `metric_id` whose samples merges may drop.
 pub type IsDeleted = Arc<dyn Fn(u64) -> bool + Send + Sync>;
 
+/// In-memory parts (all partitions) that make the flusher flush before `flush_interval`.
+const MAX_INMEMORY_PARTS: usize = 64;
+
 /// Rows per WAL record; bigger batches are split.
 const ROWS_PER_WAL_RECORD: usize = 1 << 16;
 
@@ -510,7 +513,14 @@ impl Shared {
     fn flusher_loop(&self) {
         let mut last_flush = Instant::now();
         while self.sleep(&self.flush_wake, self.config.inmemory_interval) {
-            let res = if last_flush.elapsed() >= self.config.flush_interval {
+            // In-memory parts pile up only until a flush; flush early if there are many.
+            let many_inmemory = self
+                .partition_list()
+                .iter()
+                .map(|p| p.part_lists().1.len())
+                .sum::<usize>()
+                >= MAX_INMEMORY_PARTS;
+            let res = if many_inmemory || last_flush.elapsed() >= self.config.flush_interval {
                 last_flush = Instant::now();
                 self.flush()
             } else {
