@@ -24,7 +24,10 @@ impl Response {
 
     /// A header's value.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -39,7 +42,11 @@ pub struct Client {
 impl Client {
     /// A client for `addr` (`host:port`) with a per-request I/O timeout.
     pub fn new(addr: impl Into<String>, timeout: Duration) -> Self {
-        Self { addr: addr.into(), timeout, conn: None }
+        Self {
+            addr: addr.into(),
+            timeout,
+            conn: None,
+        }
     }
 
     /// Sends one request. `path` includes the query string. Retries once on a stale kept-alive
@@ -62,7 +69,13 @@ impl Client {
         }
     }
 
-    fn try_request(&mut self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+    fn try_request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
         if self.conn.is_none() {
             let stream = TcpStream::connect(&self.addr)?;
             stream.set_read_timeout(Some(self.timeout))?;
@@ -70,8 +83,14 @@ impl Client {
             stream.set_nodelay(true)?;
             self.conn = Some(BufReader::with_capacity(64 << 10, stream));
         }
-        let Some(conn) = self.conn.as_mut() else { unreachable!("connection was just set") };
-        let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n", self.addr, body.len());
+        let Some(conn) = self.conn.as_mut() else {
+            unreachable!("connection was just set")
+        };
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\n",
+            self.addr,
+            body.len()
+        );
         for (k, v) in headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -84,7 +103,10 @@ impl Client {
             self.conn = None;
         }
         let resp = resp?;
-        if resp.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")) {
+        if resp
+            .header("connection")
+            .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+        {
             self.conn = None;
         }
         Ok(resp)
@@ -96,7 +118,12 @@ impl Client {
     }
 
     /// POST `body` to `path`.
-    pub fn post(&mut self, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Response> {
+    pub fn post(
+        &mut self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Response> {
         self.request("POST", path, headers, body)
     }
 }
@@ -108,7 +135,10 @@ fn bad(msg: impl Into<String>) -> std::io::Error {
 fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Response> {
     let mut line = String::new();
     if r.read_line(&mut line)? == 0 {
-        return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "connection closed",
+        ));
     }
     let status: u16 = line
         .split_whitespace()
@@ -127,7 +157,9 @@ fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Response> {
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
         }
     }
-    let chunked = headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {
@@ -146,13 +178,21 @@ fn read_response(r: &mut BufReader<TcpStream>) -> std::io::Result<Response> {
             line.clear();
             r.read_line(&mut line)?;
         }
-    } else if let Some(len) = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse::<usize>().ok()) {
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+    {
         body.resize(len, 0);
         r.read_exact(&mut body)?;
     } else if status != 204 && status != 304 {
         r.read_to_end(&mut body)?;
     }
-    Ok(Response { status, headers, body })
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Percent-encodes a query parameter value.
@@ -160,7 +200,9 @@ pub fn encode_param(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

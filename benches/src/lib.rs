@@ -2,4 +2,5 @@
 //! tests: realistic data generators, a minimal HTTP client, and a harness for real processes.
 
 pub mod http_client;
+pub mod node_exporter;
 pub mod procs;

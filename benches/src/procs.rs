@@ -12,7 +12,9 @@ use crate::http_client::Client;
 
 /// A port that was free a moment ago on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_or(0, |a| a.port())
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
 }
 
 /// The directory holding the workspace's built binaries (`target/<profile>`), found from the
@@ -35,7 +37,10 @@ pub fn bin(name: &str) -> Result<PathBuf, String> {
     if p.is_file() {
         Ok(p)
     } else {
-        Err(format!("{} not found: build the workspace first (cargo build --workspace, or run `cargo test --workspace`)", p.display()))
+        Err(format!(
+            "{} not found: build the workspace first (cargo build --workspace, or run `cargo test --workspace`)",
+            p.display()
+        ))
     }
 }
 
@@ -54,7 +59,13 @@ pub struct Proc {
 impl Proc {
     /// Starts `program` with `args`, output appended to `log`.
     pub fn start(name: &str, program: &Path, args: &[String], log: &Path) -> std::io::Result<Proc> {
-        let mut p = Proc { name: name.into(), child: None, log: log.into(), program: program.into(), args: args.to_vec() };
+        let mut p = Proc {
+            name: name.into(),
+            child: None,
+            log: log.into(),
+            program: program.into(),
+            args: args.to_vec(),
+        };
         p.spawn()?;
         Ok(p)
     }
@@ -79,7 +90,9 @@ impl Proc {
 
     /// Whether the process is still running.
     pub fn is_running(&mut self) -> bool {
-        self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
     }
 
     /// Sends SIGKILL and reaps the process.
@@ -154,20 +167,31 @@ pub fn peak_rss_of(pid: u32) -> Option<u64> {
 
 /// Polls `http://addr/health` (or `path`) until it answers 200, the process exits, or
 /// `timeout` passes.
-pub fn wait_http_ok(proc_: &mut Proc, addr: &str, path: &str, timeout: Duration) -> Result<(), String> {
+pub fn wait_http_ok(
+    proc_: &mut Proc,
+    addr: &str,
+    path: &str,
+    timeout: Duration,
+) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     loop {
         let mut c = Client::new(addr, Duration::from_secs(2));
-        if let Ok(r) = c.get(path) {
-            if r.status == 200 {
-                return Ok(());
-            }
+        if c.get(path).is_ok_and(|r| r.status == 200) {
+            return Ok(());
         }
         if !proc_.is_running() {
-            return Err(format!("{} exited before becoming ready; log:\n{}", proc_.name, proc_.log_tail(4000)));
+            return Err(format!(
+                "{} exited before becoming ready; log:\n{}",
+                proc_.name,
+                proc_.log_tail(4000)
+            ));
         }
         if Instant::now() > deadline {
-            return Err(format!("{} not ready at {addr}{path} within {timeout:?}; log:\n{}", proc_.name, proc_.log_tail(4000)));
+            return Err(format!(
+                "{} not ready at {addr}{path} within {timeout:?}; log:\n{}",
+                proc_.name,
+                proc_.log_tail(4000)
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -5,8 +5,12 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
+use promql::ast::ExprKind;
 use promql::{Engine, EngineConfig, ErrorKind, Expr, LabelMatcher, QueryError};
-use rpc::messages::{LabelNamesRequest, LabelValuesRequest, SeriesRequest, TsdbStatusRequest, select_request, select_response};
+use rpc::messages::{
+    LabelNamesRequest, LabelValuesRequest, SeriesRequest, TsdbStatusRequest, select_request,
+    select_response,
+};
 use service::http::{self, Params, Request, Response, json, prom_error, text};
 use service::metrics::{Counter, Histogram, LATENCY_BUCKETS, Registry};
 use tokio::sync::Semaphore;
@@ -50,7 +54,9 @@ impl From<QueryError> for ApiError {
         let msg = e.to_string();
         match e.kind() {
             ErrorKind::BadData => ApiError(StatusCode::BAD_REQUEST, "bad_data", msg),
-            ErrorKind::Execution | ErrorKind::Limit => ApiError(StatusCode::UNPROCESSABLE_ENTITY, "execution", msg),
+            ErrorKind::Execution | ErrorKind::Limit => {
+                ApiError(StatusCode::UNPROCESSABLE_ENTITY, "execution", msg)
+            }
             ErrorKind::Timeout => ApiError(StatusCode::SERVICE_UNAVAILABLE, "timeout", msg),
             ErrorKind::Storage => ApiError(StatusCode::SERVICE_UNAVAILABLE, "unavailable", msg),
         }
@@ -66,7 +72,10 @@ impl Api {
             limiter: Semaphore::new(config.max_concurrent_requests.max(1)),
             requests: metrics.counter("vm_http_requests_total{path=\"/select\"}"),
             errors: metrics.counter("vm_http_request_errors_total{path=\"/select\"}"),
-            latency: metrics.histogram("vm_http_request_duration_seconds{path=\"/select\"}", LATENCY_BUCKETS),
+            latency: metrics.histogram(
+                "vm_http_request_duration_seconds{path=\"/select\"}",
+                LATENCY_BUCKETS,
+            ),
             config,
             cluster,
             metrics,
@@ -79,9 +88,18 @@ impl Api {
         match path.as_str() {
             "/health" => return text(StatusCode::OK, "OK"),
             "/metrics" => {
-                return http::with_type(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render());
+                return http::with_type(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    self.metrics.render(),
+                );
             }
-            "/" => return text(StatusCode::OK, "vmselect: the Prometheus query API is at /select/<accountID>[:<projectID>]/prometheus/api/v1/...\n"),
+            "/" => {
+                return text(
+                    StatusCode::OK,
+                    "vmselect: the Prometheus query API is at /select/<accountID>[:<projectID>]/prometheus/api/v1/...\n",
+                );
+            }
             _ => {}
         }
         let start = Instant::now();
@@ -99,26 +117,48 @@ impl Api {
 
     async fn route(&self, req: Request, path: &str) -> ApiResult {
         let mut parts = path.trim_start_matches('/').splitn(3, '/');
-        let (kind, tenant, rest) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+        let (kind, tenant, rest) = (
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+            parts.next().unwrap_or(""),
+        );
         if kind != "select" && kind != "delete" {
-            return Err(ApiError(StatusCode::NOT_FOUND, "bad_data", format!("unsupported path {path:?}; want /select/<accountID>[:<projectID>]/prometheus/api/v1/...")));
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "bad_data",
+                format!(
+                    "unsupported path {path:?}; want /select/<accountID>[:<projectID>]/prometheus/api/v1/..."
+                ),
+            ));
         }
         let (a, p) = http::parse_tenant(tenant).map_err(ApiError::bad_data)?;
         let tenant = Tenant::new(a, p);
         let rest = rest.strip_prefix("prometheus/").unwrap_or(rest);
         if !(req.method() == Method::GET || req.method() == Method::POST) {
-            return Err(ApiError(StatusCode::METHOD_NOT_ALLOWED, "bad_data", format!("method {} is not allowed; use GET or POST", req.method())));
+            return Err(ApiError(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "bad_data",
+                format!("method {} is not allowed; use GET or POST", req.method()),
+            ));
         }
         let params = http::read_params(req, self.config.max_request_size as usize)
             .await
             .map_err(|e| match e {
-                http::BodyError::TooLarge { limit } => ApiError(StatusCode::PAYLOAD_TOO_LARGE, "bad_data", format!("request body exceeds -search.maxRequestSize={limit}")),
+                http::BodyError::TooLarge { limit } => ApiError(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "bad_data",
+                    format!("request body exceeds -search.maxRequestSize={limit}"),
+                ),
                 http::BodyError::Read(m) => ApiError::bad_data(m),
             })?;
         if kind == "delete" {
             return match rest {
                 "api/v1/admin/tsdb/delete_series" => self.delete_series(tenant, &params).await,
-                _ => Err(ApiError(StatusCode::NOT_FOUND, "bad_data", format!("unsupported path {path:?}"))),
+                _ => Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    "bad_data",
+                    format!("unsupported path {path:?}"),
+                )),
             };
         }
         match rest {
@@ -137,15 +177,30 @@ impl Api {
                 ),
             )),
             "api/v1/metadata" => Ok(json(StatusCode::OK, "{\"status\":\"success\",\"data\":{}}")),
-            "api/v1/rules" => Ok(json(StatusCode::OK, "{\"status\":\"success\",\"data\":{\"groups\":[]}}")),
-            "api/v1/alerts" => Ok(json(StatusCode::OK, "{\"status\":\"success\",\"data\":{\"alerts\":[]}}")),
-            "api/v1/query_exemplars" => Ok(json(StatusCode::OK, "{\"status\":\"success\",\"data\":[]}")),
-            r => match r.strip_prefix("api/v1/label/").and_then(|x| x.strip_suffix("/values")) {
+            "api/v1/rules" => Ok(json(
+                StatusCode::OK,
+                "{\"status\":\"success\",\"data\":{\"groups\":[]}}",
+            )),
+            "api/v1/alerts" => Ok(json(
+                StatusCode::OK,
+                "{\"status\":\"success\",\"data\":{\"alerts\":[]}}",
+            )),
+            "api/v1/query_exemplars" => {
+                Ok(json(StatusCode::OK, "{\"status\":\"success\",\"data\":[]}"))
+            }
+            r => match r
+                .strip_prefix("api/v1/label/")
+                .and_then(|x| x.strip_suffix("/values"))
+            {
                 Some(name) if !name.is_empty() => {
                     let name = http::percent_decode(name);
                     self.label_values(tenant, &name, &params).await
                 }
-                _ => Err(ApiError(StatusCode::NOT_FOUND, "bad_data", format!("unsupported path {path:?}"))),
+                _ => Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    "bad_data",
+                    format!("unsupported path {path:?}"),
+                )),
             },
         }
     }
@@ -169,9 +224,13 @@ impl Api {
         let max = self.config.max_query_duration;
         match params.get("timeout") {
             Some(t) => {
-                let ms = parse_duration_param(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"timeout\": {e}")))?;
+                let ms = parse_duration_param(t).map_err(|e| {
+                    ApiError::bad_data(format!("invalid parameter \"timeout\": {e}"))
+                })?;
                 if ms <= 0 {
-                    return Err(ApiError::bad_data("invalid parameter \"timeout\": must be positive"));
+                    return Err(ApiError::bad_data(
+                        "invalid parameter \"timeout\": must be positive",
+                    ));
                 }
                 Ok(Duration::from_millis(ms as u64).min(max))
             }
@@ -180,7 +239,8 @@ impl Api {
     }
 
     fn deny_partial(&self, params: &Params) -> bool {
-        self.config.deny_partial_response || matches!(params.get("deny_partial_response"), Some("1" | "true"))
+        self.config.deny_partial_response
+            || matches!(params.get("deny_partial_response"), Some("1" | "true"))
     }
 
     fn querier(&self, tenant: Tenant, deadline: Instant, deny_partial: bool) -> ClusterQuerier<'_> {
@@ -210,22 +270,35 @@ impl Api {
     }
 
     async fn query(&self, tenant: Tenant, params: &Params, range: bool) -> ApiResult {
-        let query = params.get("query").ok_or_else(|| ApiError::bad_data("missing parameter \"query\""))?.to_owned();
+        let query = params
+            .get("query")
+            .ok_or_else(|| ApiError::bad_data("missing parameter \"query\""))?
+            .to_owned();
         let timeout = self.timeout(params)?;
         let now = now_ms();
         let (start, end, step) = if range {
             let get = |name: &str| -> Result<i64, ApiError> {
-                let v = params.get(name).ok_or_else(|| ApiError::bad_data(format!("missing parameter \"{name}\"")))?;
-                parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))
+                let v = params
+                    .get(name)
+                    .ok_or_else(|| ApiError::bad_data(format!("missing parameter \"{name}\"")))?;
+                parse_time(v)
+                    .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}")))
             };
             let (start, end) = (get("start")?, get("end")?);
-            let step_s = params.get("step").ok_or_else(|| ApiError::bad_data("missing parameter \"step\""))?;
-            let step = parse_duration_param(step_s).map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
+            let step_s = params
+                .get("step")
+                .ok_or_else(|| ApiError::bad_data("missing parameter \"step\""))?;
+            let step = parse_duration_param(step_s)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"step\": {e}")))?;
             if end < start {
-                return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+                return Err(ApiError::bad_data(
+                    "invalid parameter \"end\": end timestamp must not be before start time",
+                ));
             }
             if step <= 0 {
-                return Err(ApiError::bad_data("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer"));
+                return Err(ApiError::bad_data(
+                    "invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer",
+                ));
             }
             let points = (end - start) / step + 1;
             if points > self.config.max_points_per_timeseries as i64 {
@@ -237,7 +310,8 @@ impl Api {
             (start, end, step)
         } else {
             let t = match params.get("time") {
-                Some(t) => parse_time(t).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
+                Some(t) => parse_time(t)
+                    .map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
                 None => now,
             };
             (t, t, 0)
@@ -248,11 +322,18 @@ impl Api {
         let engine = Engine::new(self.engine_config(timeout));
         let result = tokio::task::block_in_place(|| {
             let querier = self.querier(tenant, deadline, deny);
-            let res = if range { engine.range(&querier, &query, start, end, step) } else { engine.instant(&querier, &query, start) };
+            let res = if range {
+                engine.range(&querier, &query, start, end, step)
+            } else {
+                engine.instant(&querier, &query, start)
+            };
             res.map(|r| (r, querier.is_partial()))
         });
         let (result, partial) = result.map_err(|e| name_limit_flags(e.into()))?;
-        Ok(json(StatusCode::OK, render_query(&result.value, partial, &result.annotations)))
+        Ok(json(
+            StatusCode::OK,
+            render_query(&result.value, partial, &result.annotations),
+        ))
     }
 
     /// The matchers of every `match[]` (each must be a series selector).
@@ -263,9 +344,16 @@ impl Api {
         }
         all.into_iter()
             .map(|m| match promql::parse(m) {
-                Ok(Expr::Selector(sel)) => Ok(sel.matchers),
-                Ok(_) => Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {m:?} is not a series selector"))),
-                Err(e) => Err(ApiError::bad_data(format!("invalid parameter \"match[]\": {e}"))),
+                Ok(Expr {
+                    kind: ExprKind::Selector(sel),
+                    ..
+                }) => Ok(sel.matchers),
+                Ok(_) => Err(ApiError::bad_data(format!(
+                    "invalid parameter \"match[]\": {m:?} is not a series selector"
+                ))),
+                Err(e) => Err(ApiError::bad_data(format!(
+                    "invalid parameter \"match[]\": {e}"
+                ))),
             })
             .collect()
     }
@@ -274,14 +362,17 @@ impl Api {
     fn lookup_range(params: &Params) -> Result<(i64, i64), ApiError> {
         let get = |name: &str, default: i64| -> Result<i64, ApiError> {
             match params.get(name) {
-                Some(v) if !v.is_empty() => parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
+                Some(v) if !v.is_empty() => parse_time(v)
+                    .map_err(|e| ApiError::bad_data(format!("invalid parameter \"{name}\": {e}"))),
                 _ => Ok(default),
             }
         };
         let end = get("end", i64::MAX / 2)?;
         let start = get("start", i64::MIN / 2)?;
         if end < start {
-            return Err(ApiError::bad_data("invalid parameter \"end\": end timestamp must not be before start time"));
+            return Err(ApiError::bad_data(
+                "invalid parameter \"end\": end timestamp must not be before start time",
+            ));
         }
         Ok((start, end))
     }
@@ -301,7 +392,10 @@ impl Api {
         let queries: Vec<Option<rpc::messages::SearchQuery>> = if matcher_sets.is_empty() {
             vec![Some(search_query(tenant, &[], start, end, 0))]
         } else {
-            matcher_sets.iter().map(|m| Some(search_query(tenant, m, start, end, 0))).collect()
+            matcher_sets
+                .iter()
+                .map(|m| Some(search_query(tenant, m, start, end, 0)))
+                .collect()
         };
         let _permit = self.slot().await?;
         let mut answers = Vec::new();
@@ -322,7 +416,11 @@ impl Api {
     fn limit_param(params: &Params, max: usize) -> Result<usize, ApiError> {
         match params.get("limit") {
             Some(l) if !l.is_empty() => {
-                let n: usize = l.parse().map_err(|_| ApiError::bad_data(format!("invalid parameter \"limit\": {l:?} is not a non-negative integer")))?;
+                let n: usize = l.parse().map_err(|_| {
+                    ApiError::bad_data(format!(
+                        "invalid parameter \"limit\": {l:?} is not a non-negative integer"
+                    ))
+                })?;
                 Ok(if n == 0 { max } else { n.min(max) })
             }
             _ => Ok(max),
@@ -332,9 +430,22 @@ impl Api {
     async fn label_names(&self, tenant: Tenant, params: &Params) -> ApiResult {
         let limit = Self::limit_param(params, self.config.max_tag_values)?;
         let (answers, partial) = self
-            .lookup(params, false, |q| select_request::Kind::LabelNames(LabelNamesRequest { query: q, limit: limit as u64 }), tenant)
+            .lookup(
+                params,
+                false,
+                |q| {
+                    select_request::Kind::LabelNames(LabelNamesRequest {
+                        query: q,
+                        limit: limit as u64,
+                    })
+                },
+                tenant,
+            )
             .await?;
-        Ok(json(StatusCode::OK, render_strings(&merge_strings(&answers, limit), partial)))
+        Ok(json(
+            StatusCode::OK,
+            render_strings(&merge_strings(&answers, limit), partial),
+        ))
     }
 
     async fn label_values(&self, tenant: Tenant, name: &str, params: &Params) -> ApiResult {
@@ -343,47 +454,92 @@ impl Api {
             .lookup(
                 params,
                 false,
-                |q| select_request::Kind::LabelValues(LabelValuesRequest { query: q, label_name: name.to_owned(), limit: limit as u64 }),
+                |q| {
+                    select_request::Kind::LabelValues(LabelValuesRequest {
+                        query: q,
+                        label_name: name.to_owned(),
+                        limit: limit as u64,
+                    })
+                },
                 tenant,
             )
             .await?;
-        Ok(json(StatusCode::OK, render_strings(&merge_strings(&answers, limit), partial)))
+        Ok(json(
+            StatusCode::OK,
+            render_strings(&merge_strings(&answers, limit), partial),
+        ))
     }
 
     async fn series(&self, tenant: Tenant, params: &Params) -> ApiResult {
         let limit = Self::limit_param(params, self.config.max_series)?;
         let (answers, partial) = self
-            .lookup(params, true, |q| select_request::Kind::Series(SeriesRequest { query: q, limit: limit as u64 }), tenant)
+            .lookup(
+                params,
+                true,
+                |q| {
+                    select_request::Kind::Series(SeriesRequest {
+                        query: q,
+                        limit: limit as u64,
+                    })
+                },
+                tenant,
+            )
             .await?;
         let mut names = merge_series_names(&answers);
         names.truncate(limit);
-        let labels = names.iter().map(|n| decode_labels(n)).collect::<Result<Vec<_>, _>>()?;
+        let labels = names
+            .iter()
+            .map(|n| decode_labels(n))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(json(StatusCode::OK, render_series(&labels, partial)))
     }
 
     async fn tsdb_status(&self, tenant: Tenant, params: &Params) -> ApiResult {
         let top_n: u64 = match params.get("topN") {
-            Some(n) => n.parse().map_err(|_| ApiError::bad_data(format!("invalid parameter \"topN\": {n:?}")))?,
+            Some(n) => n
+                .parse()
+                .map_err(|_| ApiError::bad_data(format!("invalid parameter \"topN\": {n:?}")))?,
             None => 10,
         };
         let mut scoped = params.clone();
         if let Some(date) = params.get("date") {
             // One UTC day, as VictoriaMetrics's `date=YYYY-MM-DD`.
-            let day = parse_time(&format!("{date}T00:00:00Z")).map_err(|e| ApiError::bad_data(format!("invalid parameter \"date\": {e}")))?;
+            let day = parse_time(&format!("{date}T00:00:00Z"))
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"date\": {e}")))?;
             scoped.0.push(("start".into(), (day / 1000).to_string()));
-            scoped.0.push(("end".into(), ((day + 86_399_999) / 1000).to_string()));
+            scoped
+                .0
+                .push(("end".into(), ((day + 86_399_999) / 1000).to_string()));
         } else if params.get("start").is_none() {
             let now = now_ms();
-            scoped.0.push(("start".into(), ((now - now.rem_euclid(86_400_000)) / 1000).to_string()));
+            scoped.0.push((
+                "start".into(),
+                ((now - now.rem_euclid(86_400_000)) / 1000).to_string(),
+            ));
         }
         let (answers, partial) = self
-            .lookup(&scoped, false, |q| select_request::Kind::TsdbStatus(TsdbStatusRequest { query: q, top_n }), tenant)
+            .lookup(
+                &scoped,
+                false,
+                |q| select_request::Kind::TsdbStatus(TsdbStatusRequest { query: q, top_n }),
+                tenant,
+            )
             .await?;
-        Ok(json(StatusCode::OK, render_tsdb_status(&answers, top_n as usize, partial)))
+        Ok(json(
+            StatusCode::OK,
+            render_tsdb_status(&answers, top_n as usize, partial),
+        ))
     }
 
     async fn delete_series(&self, tenant: Tenant, params: &Params) -> ApiResult {
-        let (answers, _) = self.lookup(params, true, |q| select_request::Kind::DeleteSeries(q.unwrap_or_default()), tenant).await?;
+        let (answers, _) = self
+            .lookup(
+                params,
+                true,
+                |q| select_request::Kind::DeleteSeries(q.unwrap_or_default()),
+                tenant,
+            )
+            .await?;
         let deleted: u64 = answers
             .iter()
             .filter_map(|a| match a.kind {
@@ -436,14 +592,19 @@ impl Api {
             }
             Ok(out)
         })?;
-        Ok(http::with_type(StatusCode::OK, "application/stream+json", body))
+        Ok(http::with_type(
+            StatusCode::OK,
+            "application/stream+json",
+            body,
+        ))
     }
 
     /// The latest sample of each matching series in the Prometheus text format.
     async fn federate(&self, tenant: Tenant, params: &Params) -> ApiResult {
         let matcher_sets = Self::match_params(params, true)?;
         let t = match params.get("time") {
-            Some(v) => parse_time(v).map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
+            Some(v) => parse_time(v)
+                .map_err(|e| ApiError::bad_data(format!("invalid parameter \"time\": {e}")))?,
             None => now_ms(),
         };
         let lookback = self.config.lookback_delta.as_millis() as i64;
@@ -460,8 +621,11 @@ impl Api {
             let mut out = String::new();
             for (name, blocks) in all.into_iter().take(self.config.max_series) {
                 let labels = decode_labels(&name)?;
-                let (ts, vs) = merge_blocks(&blocks, t - lookback + 1, t, querier.dedup_interval_ms)?;
-                let (Some(&ts), Some(&v)) = (ts.last(), vs.last()) else { continue };
+                let (ts, vs) =
+                    merge_blocks(&blocks, t - lookback + 1, t, querier.dedup_interval_ms)?;
+                let (Some(&ts), Some(&v)) = (ts.last(), vs.last()) else {
+                    continue;
+                };
                 if promql::is_stale_nan(v) {
                     continue;
                 }
@@ -469,7 +633,11 @@ impl Api {
             }
             Ok(out)
         })?;
-        Ok(http::with_type(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", body))
+        Ok(http::with_type(
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            body,
+        ))
     }
 }
 
@@ -479,13 +647,21 @@ fn name_limit_flags(e: ApiError) -> ApiError {
     let msg = msg
         .replace("limit max_series=", "limit -search.maxUniqueTimeseries=")
         .replace("limit max_samples=", "limit -search.maxSamplesPerQuery=")
-        .replace("limit max_points_per_series=", "limit -search.maxPointsPerTimeseries=")
-        .replace("limit max_memory_bytes=", "limit -search.maxMemoryPerQuery=");
+        .replace(
+            "limit max_points_per_series=",
+            "limit -search.maxPointsPerTimeseries=",
+        )
+        .replace(
+            "limit max_memory_bytes=",
+            "limit -search.maxMemoryPerQuery=",
+        );
     ApiError(status, ty, msg)
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// Appends a float as a JSON number where possible; NaN and infinities as VictoriaMetrics
@@ -533,7 +709,11 @@ fn write_text_sample(out: &mut String, labels: &promql::Labels, v: f64, ts: i64)
 
 /// Merges the per-node cardinality statistics: counts add up across nodes (replicas count
 /// twice, as in VictoriaMetrics cluster), lists are re-ranked.
-fn render_tsdb_status(answers: &[rpc::messages::SelectResponse], top_n: usize, partial: bool) -> String {
+fn render_tsdb_status(
+    answers: &[rpc::messages::SelectResponse],
+    top_n: usize,
+    partial: bool,
+) -> String {
     use std::collections::HashMap;
     let mut total = 0u64;
     let mut pairs_total = 0u64;

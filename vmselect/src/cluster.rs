@@ -49,7 +49,12 @@ impl Cluster {
     pub fn new(nodes: Vec<Arc<NodeClient>>, replication_factor: usize, metrics: &Registry) -> Self {
         let node_errors = nodes
             .iter()
-            .map(|n| metrics.counter(&format!("vm_rpc_select_errors_total{{addr=\"{}\"}}", n.addr())))
+            .map(|n| {
+                metrics.counter(&format!(
+                    "vm_rpc_select_errors_total{{addr=\"{}\"}}",
+                    n.addr()
+                ))
+            })
             .collect();
         Self {
             nodes,
@@ -75,7 +80,8 @@ impl Cluster {
         on_chunk: &(dyn Fn(usize, Vec<u8>) -> Result<(), RpcError> + Sync),
     ) -> Result<Fanout, FanoutError> {
         let calls = self.nodes.iter().enumerate().map(|(i, node)| async move {
-            node.select(request, timeout, move |chunk| on_chunk(i, chunk)).await
+            node.select(request, timeout, move |chunk| on_chunk(i, chunk))
+                .await
         });
         let results = join_all(calls).await;
         let mut out = Fanout::default();
@@ -84,7 +90,9 @@ impl Cluster {
             match res {
                 Ok(answer) => out.answers.push(answer),
                 Err(e) => {
-                    if let Some(code @ (ErrorCode::LimitExceeded | ErrorCode::InvalidRequest)) = e.code() {
+                    if let Some(code @ (ErrorCode::LimitExceeded | ErrorCode::InvalidRequest)) =
+                        e.code()
+                    {
                         let msg = match &e {
                             RpcError::Remote { message, .. } => message.clone(),
                             other => other.to_string(),
@@ -125,12 +133,17 @@ impl Cluster {
 
     /// A select request of `kind` with the call's timeout filled in by the client.
     pub fn request(kind: select_request::Kind) -> SelectRequest {
-        SelectRequest { timeout_ms: 0, kind: Some(kind) }
+        SelectRequest {
+            timeout_ms: 0,
+            kind: Some(kind),
+        }
     }
 }
 
 /// Runs futures concurrently and returns their outputs in order.
-pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+pub async fn join_all<F: std::future::Future>(
+    futures: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
     let mut set = Vec::new();
     for f in futures {
         set.push(Box::pin(f));
@@ -147,7 +160,11 @@ pub async fn join_all<F: std::future::Future>(futures: impl IntoIterator<Item = 
                 std::task::Poll::Pending => pending = true,
             }
         }
-        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
     })
     .await;
     outputs.into_iter().flatten().collect()

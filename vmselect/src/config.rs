@@ -15,17 +15,30 @@ pub struct Config {
     pub http_listen_addr: SocketAddr,
 
     /// Storage nodes' select addresses (`host:8401`); comma-separated or repeated.
-    #[arg(long = "storageNode", env = "VM_STORAGE_NODE", value_delimiter = ',', required = false)]
+    #[arg(
+        long = "storageNode",
+        env = "VM_STORAGE_NODE",
+        value_delimiter = ',',
+        required = false
+    )]
     pub storage_node: Vec<String>,
 
     /// How many copies vminsert keeps of each series. With N, answers stay complete while
     /// fewer than N storage nodes fail.
-    #[arg(long = "replicationFactor", env = "VM_REPLICATION_FACTOR", default_value_t = 1)]
+    #[arg(
+        long = "replicationFactor",
+        env = "VM_REPLICATION_FACTOR",
+        default_value_t = 1
+    )]
     pub replication_factor: usize,
 
     /// Fail queries with 503 instead of answering `"isPartial": true` when a storage node that
     /// may hold data does not answer. A request can ask the same with `deny_partial_response=1`.
-    #[arg(long = "search.denyPartialResponse", env = "VM_SEARCH_DENY_PARTIAL_RESPONSE", default_value_t = false)]
+    #[arg(
+        long = "search.denyPartialResponse",
+        env = "VM_SEARCH_DENY_PARTIAL_RESPONSE",
+        default_value_t = false
+    )]
     pub deny_partial_response: bool,
 
     /// Longest time a query may run; a request may ask for less with `timeout`.
@@ -33,24 +46,44 @@ pub struct Config {
     pub max_query_duration: Duration,
 
     /// The most series one query may select (0: no limit).
-    #[arg(long = "search.maxUniqueTimeseries", env = "VM_SEARCH_MAX_UNIQUE_TIMESERIES", default_value_t = 300_000)]
+    #[arg(
+        long = "search.maxUniqueTimeseries",
+        env = "VM_SEARCH_MAX_UNIQUE_TIMESERIES",
+        default_value_t = 300_000
+    )]
     pub max_unique_timeseries: usize,
 
     /// The most series `/api/v1/series` and `/federate` return; `/api/v1/export` is bounded by
     /// -search.maxUniqueTimeseries.
-    #[arg(long = "search.maxSeries", env = "VM_SEARCH_MAX_SERIES", default_value_t = 30_000)]
+    #[arg(
+        long = "search.maxSeries",
+        env = "VM_SEARCH_MAX_SERIES",
+        default_value_t = 30_000
+    )]
     pub max_series: usize,
 
     /// The most label names or label values the label APIs return.
-    #[arg(long = "search.maxTagValues", env = "VM_SEARCH_MAX_TAG_VALUES", default_value_t = 100_000)]
+    #[arg(
+        long = "search.maxTagValues",
+        env = "VM_SEARCH_MAX_TAG_VALUES",
+        default_value_t = 100_000
+    )]
     pub max_tag_values: usize,
 
     /// The most raw samples one query may load (0: no limit).
-    #[arg(long = "search.maxSamplesPerQuery", env = "VM_SEARCH_MAX_SAMPLES_PER_QUERY", default_value_t = 1_000_000_000)]
+    #[arg(
+        long = "search.maxSamplesPerQuery",
+        env = "VM_SEARCH_MAX_SAMPLES_PER_QUERY",
+        default_value_t = 1_000_000_000
+    )]
     pub max_samples_per_query: usize,
 
     /// The most points per series a range query may return.
-    #[arg(long = "search.maxPointsPerTimeseries", env = "VM_SEARCH_MAX_POINTS_PER_TIMESERIES", default_value_t = 30_000)]
+    #[arg(
+        long = "search.maxPointsPerTimeseries",
+        env = "VM_SEARCH_MAX_POINTS_PER_TIMESERIES",
+        default_value_t = 30_000
+    )]
     pub max_points_per_timeseries: usize,
 
     /// Memory one query may allocate for samples and intermediate results (0: no limit).
@@ -59,7 +92,11 @@ pub struct Config {
     pub max_memory_per_query: u64,
 
     /// Queries run at once; more wait in a queue.
-    #[arg(long = "search.maxConcurrentRequests", env = "VM_SEARCH_MAX_CONCURRENT_REQUESTS", default_value_t = 8)]
+    #[arg(
+        long = "search.maxConcurrentRequests",
+        env = "VM_SEARCH_MAX_CONCURRENT_REQUESTS",
+        default_value_t = 8
+    )]
     pub max_concurrent_requests: usize,
 
     /// How long a query may wait in the queue before it fails with 503.
@@ -76,7 +113,11 @@ pub struct Config {
     pub dedup_min_scrape_interval: Duration,
 
     /// Ask storage nodes for compressed answers.
-    #[arg(long = "rpc.disableCompression", env = "VM_RPC_DISABLE_COMPRESSION", default_value_t = false)]
+    #[arg(
+        long = "rpc.disableCompression",
+        env = "VM_RPC_DISABLE_COMPRESSION",
+        default_value_t = false
+    )]
     pub disable_compression: bool,
 
     /// Largest form body accepted by POST requests.

@@ -67,7 +67,10 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
 /// Appends `"isPartial":..` and, when present, `"warnings"` and `"infos"`.
 fn write_envelope_tail(out: &mut String, is_partial: bool, annotations: &Annotations) {
     let _ = write!(out, ",\"isPartial\":{is_partial}");
-    for (key, list) in [("warnings", &annotations.warnings), ("infos", &annotations.infos)] {
+    for (key, list) in [
+        ("warnings", &annotations.warnings),
+        ("infos", &annotations.infos),
+    ] {
         if list.is_empty() {
             continue;
         }
@@ -178,22 +181,34 @@ mod tests {
     #[test]
     fn renders_prometheus_shapes() {
         let labels = Labels::from_pairs(&[("__name__", "up"), ("job", "a\"b\n")]);
-        let v = QueryValue::Vector(vec![Sample { labels: labels.clone(), t: 1_500, v: f64::NAN }]);
+        let v = QueryValue::Vector(vec![Sample {
+            labels: labels.clone(),
+            t: 1_500,
+            v: f64::NAN,
+        }]);
         let mut ann = Annotations::default();
         ann.add_warning("PromQL warning: careful".into());
         assert_eq!(
             render_query(&v, false, &ann),
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"__name__":"up","job":"a\"b\n"},"value":[1.5,"NaN"]}]},"isPartial":false,"warnings":["PromQL warning: careful"]}"#
         );
-        let m = QueryValue::Matrix(vec![RangeSeries { labels, points: vec![(0, 1.0), (60_000, f64::NEG_INFINITY)] }]);
-        assert!(render_query(&m, true, &Annotations::default())
-            .ends_with(r#""values":[[0,"1"],[60,"-Inf"]]}]},"isPartial":true}"#));
+        let m = QueryValue::Matrix(vec![RangeSeries {
+            labels,
+            points: vec![(0, 1.0), (60_000, f64::NEG_INFINITY)],
+        }]);
+        assert!(
+            render_query(&m, true, &Annotations::default())
+                .ends_with(r#""values":[[0,"1"],[60,"-Inf"]]}]},"isPartial":true}"#)
+        );
         let s = QueryValue::Scalar { t: 1, v: 1e21 };
         assert_eq!(
             render_query(&s, false, &Annotations::default()),
             r#"{"status":"success","data":{"resultType":"scalar","result":[0.001,"1000000000000000000000"]},"isPartial":false}"#
         );
-        assert_eq!(render_strings(&["a".into(), "b".into()], false), r#"{"status":"success","data":["a","b"],"isPartial":false}"#);
+        assert_eq!(
+            render_strings(&["a".into(), "b".into()], false),
+            r#"{"status":"success","data":["a","b"],"isPartial":false}"#
+        );
         let mut out = String::new();
         write_value(&mut out, -0.0);
         write_value(&mut out, 0.1);

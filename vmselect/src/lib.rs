@@ -27,23 +27,46 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyho
     }
     let metrics = Registry::new();
     service::process::register_process_metrics(&metrics);
-    let client_config = ClientConfig { compress: !config.disable_compression, ..ClientConfig::default() };
+    let client_config = ClientConfig {
+        compress: !config.disable_compression,
+        ..ClientConfig::default()
+    };
     let nodes: Vec<Arc<NodeClient>> = config
         .storage_node
         .iter()
-        .map(|addr| Arc::new(NodeClient::new(addr.clone(), Role::Select, client_config.clone())))
+        .map(|addr| {
+            Arc::new(NodeClient::new(
+                addr.clone(),
+                Role::Select,
+                client_config.clone(),
+            ))
+        })
         .collect();
     for n in &nodes {
         let c = Arc::clone(n);
-        metrics.gauge_fn(&format!("vm_rpc_vmstorage_is_reachable{{addr=\"{}\"}}", n.addr()), move || f64::from(u8::from(c.is_available())));
+        metrics.gauge_fn(
+            &format!("vm_rpc_vmstorage_is_reachable{{addr=\"{}\"}}", n.addr()),
+            move || f64::from(u8::from(c.is_available())),
+        );
     }
-    let cluster = Arc::new(cluster::Cluster::new(nodes, config.replication_factor, &metrics));
+    let cluster = Arc::new(cluster::Cluster::new(
+        nodes,
+        config.replication_factor,
+        &metrics,
+    ));
     let listener = tokio::net::TcpListener::bind(config.http_listen_addr)
         .await
-        .with_context(|| format!("cannot listen on -httpListenAddr={}", config.http_listen_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on -httpListenAddr={}",
+                config.http_listen_addr
+            )
+        })?;
     service::info!(
         "vmselect listening on {} with {} storage nodes",
-        listener.local_addr().map_or_else(|_| config.http_listen_addr.to_string(), |a| a.to_string()),
+        listener
+            .local_addr()
+            .map_or_else(|_| config.http_listen_addr.to_string(), |a| a.to_string()),
         config.storage_node.len()
     );
     let grace = config.shutdown_timeout;

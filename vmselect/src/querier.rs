@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use promql::{Label, LabelMatcher, Labels, MatchKind, QueryError, Querier, SelectHints, Series};
+use promql::{Label, LabelMatcher, Labels, MatchKind, Querier, QueryError, SelectHints, Series};
 use rpc::messages::{self, SearchQuery, select_request};
 use rpc::{ErrorCode, RpcError};
 use tsdb::Tenant;
@@ -42,13 +42,21 @@ impl ClusterQuerier<'_> {
     fn remaining(&self) -> Result<Duration, QueryError> {
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(QueryError::Timeout { stage: "storage search", timeout_ms: 0 });
+            return Err(QueryError::Timeout {
+                stage: "storage search",
+                timeout_ms: 0,
+            });
         }
         Ok(left)
     }
 
     /// Fetches the raw blocks of every matching series from every node.
-    pub fn search_blocks(&self, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64) -> Result<SeriesBlocks, QueryError> {
+    pub fn search_blocks(
+        &self,
+        matchers: &[LabelMatcher],
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Result<SeriesBlocks, QueryError> {
         let query = search_query(self.tenant, matchers, start_ms, end_ms, self.max_series);
         let request = Cluster::request(select_request::Kind::Search(query));
         let collected: Mutex<SeriesBlocks> = Mutex::new(HashMap::new());
@@ -59,12 +67,18 @@ impl ClusterQuerier<'_> {
                 entry.extend(blocks.into_iter().map(<[u8]>::to_vec));
                 Ok(())
             })
-            .map_err(|message| RpcError::Protocol { node: "storage".into(), message })
+            .map_err(|message| RpcError::Protocol {
+                node: "storage".into(),
+                message,
+            })
         };
         let timeout = self.remaining()?;
         let fanout = self
             .handle
-            .block_on(self.cluster.call(&request, timeout, self.deny_partial, &on_chunk))
+            .block_on(
+                self.cluster
+                    .call(&request, timeout, self.deny_partial, &on_chunk),
+            )
             .map_err(fanout_error)?;
         if fanout.is_partial {
             self.partial.store(true, Ordering::Relaxed);
@@ -87,11 +101,16 @@ impl Querier for ClusterQuerier<'_> {
         series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (name, blocks) in series {
             let labels = decode_labels(&name)?;
-            let (timestamps, values) = merge_blocks(&blocks, start_ms, end_ms, self.dedup_interval_ms)?;
+            let (timestamps, values) =
+                merge_blocks(&blocks, start_ms, end_ms, self.dedup_interval_ms)?;
             if timestamps.is_empty() {
                 continue;
             }
-            sink(Series { labels, timestamps, values })?;
+            sink(Series {
+                labels,
+                timestamps,
+                values,
+            })?;
         }
         Ok(())
     }
@@ -108,7 +127,13 @@ pub fn fanout_error(e: FanoutError) -> QueryError {
 }
 
 /// Builds the wire form of a selector.
-pub fn search_query(tenant: Tenant, matchers: &[LabelMatcher], start_ms: i64, end_ms: i64, max_series: u64) -> SearchQuery {
+pub fn search_query(
+    tenant: Tenant,
+    matchers: &[LabelMatcher],
+    start_ms: i64,
+    end_ms: i64,
+    max_series: u64,
+) -> SearchQuery {
     SearchQuery {
         tenant: Some(tenant.into()),
         matchers: matchers
@@ -137,7 +162,10 @@ pub fn decode_labels(raw: &[u8]) -> Result<Labels, QueryError> {
     Ok(Labels::new(
         labels
             .into_iter()
-            .map(|l| Label { name: l.name.to_owned(), value: l.value.to_owned() })
+            .map(|l| Label {
+                name: l.name.to_owned(),
+                value: l.value.to_owned(),
+            })
             .collect(),
     ))
 }
@@ -152,10 +180,24 @@ pub fn merge_blocks(
 ) -> Result<(Vec<i64>, Vec<f64>), QueryError> {
     let mut decoded = Vec::with_capacity(blocks.len());
     for raw in blocks {
-        let (block, _) = tsdb::Block::from_bytes(raw)
+        let (mut block, _) = tsdb::Block::from_bytes(raw)
             .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
+        // Nodes number series independently: give every copy the same id before merging.
+        block.retag(tsdb::Tsid::default());
         decoded.push(block);
     }
-    tsdb::merge_blocks_of_series(decoded, tsdb::TimeRange::new(start_ms, end_ms), dedup_interval_ms)
-        .map_err(|e| QueryError::Storage(format!("cannot merge blocks: {e}")))
+    let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+    let range = tsdb::TimeRange {
+        min_timestamp: start_ms,
+        max_timestamp: end_ms,
+    };
+    tsdb::merge_series_blocks(
+        decoded,
+        range,
+        dedup_interval_ms,
+        &mut timestamps,
+        &mut values,
+    )
+    .map_err(|e| QueryError::Storage(format!("cannot merge blocks: {e}")))?;
+    Ok((timestamps, values))
 }

@@ -10,7 +10,9 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
         }
         let ms = (secs * 1000.0).round();
         if ms.abs() > 9.2e18 {
-            return Err(format!("cannot parse {s:?} to a valid timestamp: out of range"));
+            return Err(format!(
+                "cannot parse {s:?} to a valid timestamp: out of range"
+            ));
         }
         return Ok(ms as i64);
     }
@@ -27,7 +29,8 @@ pub fn parse_duration_param(s: &str) -> Result<i64, String> {
         }
         return Ok((secs * 1000.0).round() as i64);
     }
-    promql::lexer::parse_duration(t).ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
+    promql::lexer::parse_duration(t)
+        .ok_or_else(|| format!("cannot parse {s:?} to a valid duration"))
 }
 
 fn parse_rfc3339(s: &str) -> Option<i64> {
@@ -39,7 +42,11 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
         }
         std::str::from_utf8(part).ok()?.parse().ok()
     };
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ') {
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || !(b[10] == b'T' || b[10] == b't' || b[10] == b' ')
+    {
         return None;
     }
     let (year, month, day) = (num(0, 4)?, num(5, 2)?, num(8, 2)?);
@@ -104,7 +111,11 @@ pub fn format_seconds(ms: i64, out: &mut String) {
         return;
     }
     // Negative times with a fraction: -1.5 s is secs = -2, frac = 500.
-    let (sign, whole, frac) = if ms < 0 { ("-", -(secs + 1), 1000 - frac) } else { ("", secs, frac) };
+    let (sign, whole, frac) = if ms < 0 {
+        ("-", -(secs + 1), 1000 - frac)
+    } else {
+        ("", secs, frac)
+    };
     let mut f = format!("{frac:03}");
     while f.ends_with('0') {
         f.pop();
@@ -129,7 +140,10 @@ mod tests {
         check("2015-07-01T22:10:51.781+02:00", Some(1_435_781_451_781));
         check("1970-01-01T00:00:00Z", Some(0));
         check("1970-01-01T00:00:00.123456789Z", Some(123));
-        check("2000-02-29T12:00:00-01:30", Some(951_836_400_000 + 5_400_000));
+        check(
+            "2000-02-29T12:00:00-01:30",
+            Some(951_836_400_000 + 5_400_000),
+        );
         check("yesterday", None);
         check("2015-13-01T00:00:00Z", None);
         check("2015-07-01T20:10:51", None);
