@@ -5,6 +5,7 @@ pub mod clock;
 pub mod encoding;
 pub mod error;
 pub mod fs;
+pub mod index;
 pub mod mergeset;
 pub mod metric_name;
 pub mod tsid;
