@@ -113,7 +113,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let deleted = Arc::new(DeletedIds::open(&dir.path().join("d")).unwrap());
         deleted.add(&[4]).unwrap();
-        let mut v = vec![
+        let mut v = [
             posting("a", "1", &[1]),
             posting("a", "1", &[2]),
             posting("b", "x", &[3, 9]),

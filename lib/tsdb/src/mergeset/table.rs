@@ -602,15 +602,21 @@ fn pick_merge(sorted: &[Arc<Part>]) -> Option<Vec<Arc<Part>>> {
     let mut best: Option<(f64, usize, usize)> = None;
     for start in 0..sorted.len() {
         let mut sum = 0u64;
-        for end in start..sorted.len().min(start + MAX_PARTS_PER_MERGE) {
-            sum += sorted[end].size_bytes.max(1);
+        let window = sorted
+            .iter()
+            .enumerate()
+            .skip(start)
+            .take(MAX_PARTS_PER_MERGE);
+        for (end, part) in window {
+            let size = part.size_bytes.max(1);
+            sum += size;
             if end == start {
                 continue;
             }
-            let ratio = sum as f64 / sorted[end].size_bytes.max(1) as f64;
-            if ratio >= 2.0
-                && best.is_none_or(|(r, s, e)| ratio > r || (ratio == r && end - start > e - s))
-            {
+            let ratio = sum as f64 / size as f64;
+            let better =
+                best.is_none_or(|(r, s, e)| ratio > r || (ratio == r && end - start > e - s));
+            if ratio >= 2.0 && better {
                 best = Some((ratio, start, end));
             }
         }

@@ -131,7 +131,7 @@ impl TableSearch {
     }
 
     /// The next distinct item, or `None` at the end. Call [`TableSearch::seek`] first.
-    pub fn next(&mut self) -> Result<Option<&[u8]>> {
+    pub fn next_item(&mut self) -> Result<Option<&[u8]>> {
         loop {
             let Some(item) = self.iter.next_item(Some(&self.cache))? else {
                 return Ok(None);
@@ -148,7 +148,7 @@ impl TableSearch {
 
     /// The next distinct item if it starts with `prefix`, else `None`.
     pub fn next_with_prefix(&mut self, prefix: &[u8]) -> Result<Option<&[u8]>> {
-        match self.next()? {
+        match self.next_item()? {
             Some(item) if item.starts_with(prefix) => Ok(Some(item)),
             _ => Ok(None),
         }

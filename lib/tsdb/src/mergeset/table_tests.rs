@@ -11,7 +11,7 @@ fn all(t: &Table) -> Vec<Vec<u8>> {
     let mut s = t.search();
     s.seek(b"").unwrap();
     let mut out = Vec::new();
-    while let Some(item) = s.next().unwrap() {
+    while let Some(item) = s.next_item().unwrap() {
         out.push(item.to_vec());
     }
     out
@@ -57,7 +57,7 @@ fn items_survive_flush_merge_and_reopen() {
         probe.pop();
         s.seek(&probe).unwrap();
         assert_eq!(
-            s.next().unwrap(),
+            s.next_item().unwrap(),
             Some(
                 keys.iter()
                     .find(|x| x.as_slice() >= probe.as_slice())
@@ -67,7 +67,7 @@ fn items_survive_flush_merge_and_reopen() {
         );
     }
     s.seek(b"zzz").unwrap();
-    assert_eq!(s.next().unwrap(), None);
+    assert_eq!(s.next_item().unwrap(), None);
 }
 
 #[test]
@@ -172,7 +172,7 @@ fn corrupt_parts_give_located_errors() {
             let res = Table::open(&copy, cfg()).and_then(|t| {
                 let mut s = t.search();
                 s.seek(b"")?;
-                while s.next()?.is_some() {}
+                while s.next_item()?.is_some() {}
                 Ok(())
             });
             let err = res.expect_err(&format!("{edit} of {name} at {k} went unnoticed"));
