@@ -217,6 +217,27 @@ pub fn tsid_from_name(tenant: Tenant, name_raw: &[u8], metric_id: u64) -> Tsid {
 
 fn entry_for(name_raw: &[u8], metric_id: u64) -> Entry {
     let (metric_group_id, job_id, instance_id) = derived_fields(name_raw);
+    entry_of(metric_group_id, job_id, instance_id, metric_id)
+}
+
+/// Like [`entry_for`], from decoded labels.
+fn entry_from_labels(labels: &[Label<'_>], metric_id: u64) -> Entry {
+    let v = |n: &str| {
+        labels
+            .iter()
+            .find(|l| l.name == n)
+            .map(|l| l.value.as_bytes())
+    };
+    let h32 = |n: &str| v(n).map_or(0, |s| xxh3_64(s) as u32);
+    entry_of(
+        xxh3_64(v("__name__").unwrap_or(b"")),
+        h32("job"),
+        h32("instance"),
+        metric_id,
+    )
+}
+
+fn entry_of(metric_group_id: u64, job_id: u32, instance_id: u32, metric_id: u64) -> Entry {
     Entry {
         metric_group_id,
         metric_id,
@@ -396,6 +417,7 @@ impl IndexDb {
         let mut reg = self.reg();
         let mut s = self.table.search();
         let mut items = Items::new();
+        let mut postings = keys::PostingBatch::default();
         let mut batch: FxHashMap<u128, Entry> = FxHashMap::default();
         let (mut created, mut found, mut days) = (0u64, 0u64, 0u64);
         for &i in slow {
@@ -404,7 +426,7 @@ impl IndexDb {
             let day = day_of(r.timestamp_ms);
             let mut known = match batch.get(&key) {
                 Some(e) => Some(*e),
-                None => self.cache.get(key),
+                None => self.cache.peek(key),
             };
             let mut labels = None;
             if known.is_none() {
@@ -417,16 +439,16 @@ impl IndexDb {
                 let e = match id {
                     Some(id) => {
                         found += 1;
-                        entry_for(r.name, id)
+                        entry_from_labels(&ls, id)
                     }
                     None => {
                         let id = reg.ids.alloc()?;
-                        keys::series_items(r.tenant, r.name, &ls, id, &mut items);
+                        keys::series_items(r.tenant, r.name, &ls, id, &mut items, &mut postings);
                         reg.filter.insert(key);
                         created += 1;
-                        let mut e = entry_for(r.name, id);
+                        let mut e = entry_from_labels(&ls, id);
                         // A new series cannot be in the per-day index yet.
-                        keys::day_items(day, r.tenant, &ls, id, &mut items);
+                        keys::day_items(day, r.tenant, &ls, id, &mut items, &mut postings);
                         days += 1;
                         e.add_day(day);
                         e
@@ -445,7 +467,7 @@ impl IndexDb {
                         Some(ls) => ls,
                         None => canonical_labels(r.name)?,
                     };
-                    keys::day_items(day, r.tenant, &ls, e.metric_id, &mut items);
+                    keys::day_items(day, r.tenant, &ls, e.metric_id, &mut items, &mut postings);
                     days += 1;
                 }
                 e.add_day(day);
@@ -453,6 +475,7 @@ impl IndexDb {
             batch.insert(key, e);
             out[i] = tsid_of(r.tenant, &e);
         }
+        postings.drain_into(&mut items);
         if !items.is_empty() {
             let refs: Vec<&[u8]> = items.iter().collect();
             self.table.add_items(&refs)?;

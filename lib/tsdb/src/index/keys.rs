@@ -197,33 +197,80 @@ pub fn posting_scope_len(ns: u8) -> Option<usize> {
     }
 }
 
-/// Appends the items that register a new series: its name and id mappings and its all-time
-/// postings.
-pub fn series_items(t: Tenant, name_raw: &[u8], labels: &[Label<'_>], id: u64, out: &mut Items) {
+/// Posting items being built for a batch of registrations: ids of one (scope, label, value)
+/// share one item, as merges would combine them anyway.
+#[derive(Debug, Default)]
+pub struct PostingBatch {
+    map: rustc_hash::FxHashMap<Vec<u8>, Vec<u64>>,
+    key: Vec<u8>,
+}
+
+impl PostingBatch {
+    /// Adds `id` to the postings of every label in `scope`.
+    pub fn add(&mut self, scope: Scope, t: Tenant, labels: &[Label<'_>], id: u64) {
+        self.key.clear();
+        self.key.extend_from_slice(&posting_scope_prefix(scope, t));
+        let base = self.key.len();
+        for l in labels {
+            self.key.truncate(base);
+            put_escaped(&mut self.key, l.name.as_bytes());
+            put_escaped(&mut self.key, l.value.as_bytes());
+            match self.map.get_mut(self.key.as_slice()) {
+                Some(ids) => ids.push(id),
+                None => {
+                    self.map.insert(self.key.clone(), vec![id]);
+                }
+            }
+        }
+    }
+
+    /// Appends one item per (scope, label, value) (more past [`MAX_IDS_PER_POSTING_ITEM`]
+    /// ids) with the ids ascending, and empties the batch.
+    pub fn drain_into(&mut self, out: &mut Items) {
+        for (prefix, mut ids) in self.map.drain() {
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(MAX_IDS_PER_POSTING_ITEM) {
+                let mut k = Vec::with_capacity(prefix.len() + chunk.len() * 8);
+                k.extend_from_slice(&prefix);
+                for id in chunk {
+                    k.extend_from_slice(&id.to_be_bytes());
+                }
+                out.push(&k);
+            }
+        }
+    }
+}
+
+/// Appends the items that register a new series (its name and id mappings) and adds its
+/// all-time postings to `postings`.
+pub fn series_items(
+    t: Tenant,
+    name_raw: &[u8],
+    labels: &[Label<'_>],
+    id: u64,
+    out: &mut Items,
+    postings: &mut PostingBatch,
+) {
     let idb = id.to_be_bytes();
     let mut k = name_to_id_prefix(t, name_raw);
     k.extend_from_slice(&idb);
     out.push(&k);
     out.push_parts(&[&id_to_name_prefix(t, id), name_raw]);
-    posting_items(Scope::Global, t, labels, id, out);
+    postings.add(Scope::Global, t, labels, id);
 }
 
-/// Appends the items that register a series for a day.
-pub fn day_items(day: u32, t: Tenant, labels: &[Label<'_>], id: u64, out: &mut Items) {
+/// Appends the item that registers a series for a day and adds its day postings.
+pub fn day_items(
+    day: u32,
+    t: Tenant,
+    labels: &[Label<'_>],
+    id: u64,
+    out: &mut Items,
+    postings: &mut PostingBatch,
+) {
     out.push(&date_id_key(day, t, Some(id)));
-    posting_items(Scope::Day(day), t, labels, id, out);
-}
-
-fn posting_items(scope: Scope, t: Tenant, labels: &[Label<'_>], id: u64, out: &mut Items) {
-    let mut k = posting_scope_prefix(scope, t);
-    let base = k.len();
-    for l in labels {
-        k.truncate(base);
-        put_escaped(&mut k, l.name.as_bytes());
-        put_escaped(&mut k, l.value.as_bytes());
-        k.extend_from_slice(&id.to_be_bytes());
-        out.push(&k);
-    }
+    postings.add(Scope::Day(day), t, labels, id);
 }
 
 #[cfg(test)]
@@ -267,7 +314,10 @@ mod tests {
                 value: "a\x00",
             },
         ];
-        day_items(7, t, &labels, 42, &mut items);
+        let mut postings = PostingBatch::default();
+        day_items(7, t, &labels, 42, &mut items, &mut postings);
+        postings.drain_into(&mut items);
+        items = items.sorted_dedup();
         assert_eq!(items.len(), 3);
         assert_eq!(items.get(0), date_id_key(7, t, Some(42)).as_slice());
         let p = items.get(2);
@@ -277,7 +327,16 @@ mod tests {
         assert_eq!(trailing_id(&42u64.to_be_bytes()), Some(42));
         assert_eq!(trailing_id(b"short"), None);
         let mut items = Items::new();
-        series_items(t, b"raw", &labels, 9, &mut items);
+        series_items(t, b"raw", &labels, 9, &mut items, &mut postings);
+        series_items(t, b"raw2", &labels, 10, &mut items, &mut postings);
+        postings.drain_into(&mut items);
+        // Two name items each, and one posting item per label holding both ids.
+        assert_eq!(items.len(), 6);
+        let p = items.get(5);
+        assert_eq!(
+            posting_ids(p, p.len() - 16).collect::<Vec<_>>(),
+            vec![9, 10]
+        );
         assert_eq!(parse_name_to_id(items.get(0)), Some((t, &b"raw"[..], 9)));
         assert_eq!(parse_name_to_id(&items.get(0)[..12]), None);
     }

@@ -11,7 +11,7 @@ use crate::mergeset::{Items, PrepareBlock};
 use super::deletes::DeletedIds;
 use super::keys::{
     self, MAX_IDS_PER_POSTING_ITEM, NS_DATE_ID, NS_ID_TO_NAME, NS_NAME_TO_ID, posting_ids,
-    posting_scope_len, split_posting,
+    posting_scope_len,
 };
 
 /// The hook for an index whose deleted set is `deleted`.
@@ -19,10 +19,14 @@ pub fn hook(deleted: Arc<DeletedIds>) -> PrepareBlock {
     Arc::new(move |input: &Items, out: &mut Items| prepare(input, &deleted, out))
 }
 
-/// Length of the `(label, value)` prefix of a posting item, if it is one.
+/// Length of the `(label, value)` prefix of a posting item, if it is one: up to the second
+/// 00 after the scope (escaped strings hold no 00).
 fn posting_prefix_len(item: &[u8]) -> Option<usize> {
     let scope = posting_scope_len(*item.first()?)?;
-    split_posting(item, scope).map(|(_, _, n)| n)
+    let rest = item.get(scope..)?;
+    let a = rest.iter().position(|&b| b == 0)?;
+    let b = rest.get(a + 1..)?.iter().position(|&b| b == 0)?;
+    Some(scope + a + 1 + b + 1)
 }
 
 /// The metric id a non-posting item belongs to.
@@ -106,6 +110,17 @@ mod tests {
             k.extend_from_slice(&id.to_be_bytes());
         }
         k
+    }
+
+    #[test]
+    fn posting_prefix_len_agrees_with_split_posting() {
+        for (l, v) in [("a", "1"), ("", ""), ("a\u{0}b", "\u{1}")] {
+            let p = posting(l, v, &[5, 6]);
+            let want = crate::index::keys::split_posting(&p, 9).map(|x| x.2);
+            assert_eq!(posting_prefix_len(&p), want);
+            assert_eq!(want, Some(p.len() - 16));
+        }
+        assert_eq!(posting_prefix_len(b"\x01abc"), None);
     }
 
     #[test]

@@ -135,6 +135,12 @@ impl TsidCache {
         None
     }
 
+    /// The entry of `key`, without counting or moving it.
+    pub fn peek(&self, key: u128) -> Option<Entry> {
+        let s = self.shard(key);
+        s.cur.get(&key).or_else(|| s.prev.get(&key)).copied()
+    }
+
     /// Inserts or replaces an entry.
     pub fn insert(&self, key: u128, e: Entry) {
         let mut s = self.shard(key);
@@ -213,10 +219,11 @@ pub struct SeriesFilter {
     blooms: Vec<Bloom>,
 }
 
+/// A blocked Bloom filter: every key sets 7 bits within one 512-bit block (one cache line),
+/// so a probe costs one cache miss.
 #[derive(Debug)]
 struct Bloom {
-    bits: Vec<u64>,
-    mask: u64,
+    blocks: Vec<[u64; 8]>,
     len: usize,
     cap: usize,
 }
@@ -226,33 +233,40 @@ const FIRST_CAP: usize = 1 << 16;
 
 impl Bloom {
     fn new(cap: usize) -> Self {
-        // ~10 bits per key, rounded up to a power of two.
-        let nbits = (cap * 10).next_power_of_two().max(64);
+        // ~12 bits per key (blocked filters need a little more than classic ones for ~1%).
+        let nblocks = (cap * 12 / 512).next_power_of_two().max(1);
         Self {
-            bits: vec![0; nbits / 64],
-            mask: nbits as u64 - 1,
+            blocks: vec![[0; 8]; nblocks],
             len: 0,
             cap,
         }
     }
 
-    fn probes(&self, key: u128) -> impl Iterator<Item = u64> + '_ {
-        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
-        (0..HASHES).map(move |i| h1.wrapping_add(i.wrapping_mul(h2)) & self.mask)
+    #[inline]
+    fn block_and_bits(&self, key: u128) -> (usize, [(usize, u64); HASHES as usize]) {
+        let (h1, h2) = (key as u64, (key >> 64) as u64);
+        let block = (h1 as usize) & (self.blocks.len() - 1);
+        let mut bits = [(0usize, 0u64); HASHES as usize];
+        for (i, b) in bits.iter_mut().enumerate() {
+            let bit = (h2 >> (i * 9)) & 511;
+            *b = ((bit / 64) as usize, 1u64 << (bit % 64));
+        }
+        (block, bits)
     }
 
     fn insert(&mut self, key: u128) {
-        let (h1, h2) = (key as u64, ((key >> 64) as u64) | 1);
-        for i in 0..HASHES {
-            let b = h1.wrapping_add(i.wrapping_mul(h2)) & self.mask;
-            self.bits[(b / 64) as usize] |= 1 << (b % 64);
+        let (block, bits) = self.block_and_bits(key);
+        for (word, mask) in bits {
+            self.blocks[block][word] |= mask;
         }
         self.len += 1;
     }
 
+    #[inline]
     fn may_contain(&self, key: u128) -> bool {
-        self.probes(key)
-            .all(|b| self.bits[(b / 64) as usize] & (1 << (b % 64)) != 0)
+        let (block, bits) = self.block_and_bits(key);
+        let b = &self.blocks[block];
+        bits.iter().all(|&(word, mask)| b[word] & mask != 0)
     }
 }
 
@@ -281,7 +295,7 @@ impl SeriesFilter {
 
     /// Heap bytes.
     pub fn size_bytes(&self) -> usize {
-        self.blooms.iter().map(|b| b.bits.len() * 8).sum()
+        self.blooms.iter().map(|b| b.blocks.len() * 64).sum()
     }
 }
 

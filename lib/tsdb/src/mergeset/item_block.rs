@@ -4,6 +4,8 @@
 //! `shared` is the length of the prefix the item shares with the previous one (0 for the first).
 //! The stored form is the plain form, or its zstd frame when that is at least 1/8 smaller.
 
+use std::cell::RefCell;
+
 use crate::encoding::varint::put_uvarint;
 use crate::encoding::{DecodeError, Reader};
 
@@ -52,14 +54,28 @@ pub fn decode_plain(src: &[u8], count: usize, out: &mut Items) -> Result<(), Dec
     Ok(())
 }
 
+thread_local! {
+    /// zstd contexts are costly to create; each thread keeps one of each.
+    static COMPRESSOR: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+    static DECOMPRESSOR: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+}
+
 /// Stores a plain form: appends the stored bytes to `out` and returns the encoding chosen.
 pub fn compress(plain: &[u8], out: &mut Vec<u8>) -> u8 {
-    if plain.len() >= MIN_COMPRESS_LEN
-        && let Ok(z) = zstd::bulk::compress(plain, ZSTD_LEVEL)
-        && z.len() < plain.len() - plain.len() / 8
-    {
-        out.extend_from_slice(&z);
-        return ENCODING_ZSTD;
+    if plain.len() >= MIN_COMPRESS_LEN {
+        let z = COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.is_none() {
+                *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+            }
+            c.as_mut().and_then(|c| c.compress(plain).ok())
+        });
+        if let Some(z) = z
+            && z.len() < plain.len() - plain.len() / 8
+        {
+            out.extend_from_slice(&z);
+            return ENCODING_ZSTD;
+        }
     }
     out.extend_from_slice(plain);
     ENCODING_PLAIN

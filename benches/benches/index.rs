@@ -1,0 +1,255 @@
+//! Series index benchmarks over node_exporter-like series: the real scrape in
+//! `benches/data/node_exporter.prom` (507 series) replicated over hosts, with `instance` and
+//! `job` labels as Prometheus adds them.
+//!
+//! Run: `cargo bench -p benches --bench main -- index/` (see `docs/benchmarks.md`).
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use criterion::{BatchSize, Criterion, Throughput};
+use tsdb::clock::ManualClock;
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row, TimeRange};
+use tsdb::metric_name::{self, Label};
+use tsdb::{Tenant, Tsid};
+
+const DAY: i64 = 86_400_000;
+const T0: i64 = 20_000 * DAY;
+const TENANT: Tenant = Tenant::new(1, 0);
+/// Hosts for the 1 M-series index: 1973 × 507 = 1 000 311 series.
+const HOSTS_1M: usize = 1973;
+
+/// The criterion settings of the index groups: few samples, short runs (2 shared cores).
+pub fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4))
+}
+
+/// The label sets of one scrape: (metric name, other labels) from the template.
+fn template() -> &'static Vec<Vec<(String, String)>> {
+    static T: OnceLock<Vec<Vec<(String, String)>>> = OnceLock::new();
+    T.get_or_init(|| {
+        let text = include_str!("../data/node_exporter.prom");
+        text.lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .map(parse_series)
+            .collect()
+    })
+}
+
+/// Parses `name{a="x",b="y"} value` into labels, `__name__` included.
+fn parse_series(line: &str) -> Vec<(String, String)> {
+    let (series, _) = line.rsplit_once(' ').unwrap_or((line, ""));
+    let (name, rest) = series.split_once('{').unwrap_or((series, ""));
+    let mut labels = vec![("__name__".to_owned(), name.to_owned())];
+    let mut chars = rest.trim_end_matches('}').chars().peekable();
+    while chars.peek().is_some() {
+        let key: String = chars.by_ref().take_while(|&c| c != '=').collect();
+        chars.next(); // opening quote
+        let mut value = String::new();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some('n') => value.push('\n'),
+                    Some(o) => value.push(o),
+                    None => {}
+                },
+                '"' => break,
+                c => value.push(c),
+            }
+        }
+        if chars.peek() == Some(&',') {
+            chars.next();
+        }
+        labels.push((key.trim().to_owned(), value));
+    }
+    labels
+}
+
+/// The canonical names of every series of host `h`.
+fn host_names(h: usize) -> Vec<Vec<u8>> {
+    let instance = format!("10.{}.{}.{}:9100", h >> 16 & 255, h >> 8 & 255, h & 255);
+    template()
+        .iter()
+        .map(|labels| {
+            let mut ls: Vec<Label<'_>> = labels.iter().map(|(n, v)| Label { name: n, value: v }).collect();
+            ls.push(Label { name: "instance", value: &instance });
+            ls.push(Label { name: "job", value: "node" });
+            metric_name::canonicalize(&mut ls).expect("template labels are canonical");
+            let mut out = Vec::new();
+            metric_name::encode(&ls, &mut out);
+            out
+        })
+        .collect()
+}
+
+fn register_host(idx: &IndexDb, names: &[Vec<u8>], ts: i64, out: &mut Vec<Tsid>) {
+    let rows: Vec<Row<'_>> = names.iter().map(|n| Row { tenant: TENANT, name: n, timestamp_ms: ts }).collect();
+    idx.get_or_create_tsids(&rows, out).expect("register");
+}
+
+/// New series per second, batches of one scrape (507 series), into a growing index.
+pub fn register_new_series(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("open");
+    let mut g = c.benchmark_group("index/register");
+    g.throughput(Throughput::Elements(template().len() as u64));
+    let mut host = 0usize;
+    let mut out = Vec::new();
+    g.bench_function("new_series_batch_of_507", |b| {
+        b.iter_batched(
+            || {
+                host += 1;
+                host_names(host)
+            },
+            |names| register_host(&idx, &names, T0, &mut out),
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+    eprintln!("index/register: {:?}", idx.stats());
+    idx.close().expect("close");
+}
+
+/// The shared 1 M-series index, built once (and its build figures).
+struct Big {
+    _dir: tempfile::TempDir,
+    idx: IndexDb,
+    sample: Vec<Vec<u8>>,
+}
+
+fn rss() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("RssAnon:"), field("RssFile:"))
+}
+
+fn big() -> &'static Big {
+    static B: OnceLock<Big> = OnceLock::new();
+    B.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A sample of known names for the hot-path benchmark: every 10th host.
+        let sample: Vec<Vec<u8>> = (0..HOSTS_1M).step_by(10).flat_map(host_names).collect();
+        let (anon0, _) = rss();
+        let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("open");
+        let start = Instant::now();
+        let mut out = Vec::new();
+        for h in 0..HOSTS_1M {
+            register_host(&idx, &host_names(h), T0, &mut out);
+        }
+        let took = start.elapsed();
+        idx.flush().expect("flush");
+        let (anon1, file1) = rss();
+        let st = idx.stats();
+        eprintln!(
+            "index/1m build: {} series in {:.2?} ({:.0} series/s); RssAnon +{} B = {:.0} B/series, RssFile {} B; caches {} B = {:.0} B/series; {:?}",
+            st.series,
+            took,
+            st.series as f64 / took.as_secs_f64(),
+            anon1 - anon0,
+            (anon1 - anon0) as f64 / st.series as f64,
+            file1,
+            st.cache_bytes,
+            st.cache_bytes as f64 / st.series as f64,
+            st.table
+        );
+        idx.close().expect("close");
+        drop(idx);
+        let (anon2, _) = rss();
+        let start = Instant::now();
+        let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("reopen");
+        let took = start.elapsed();
+        let (anon3, file3) = rss();
+        let st = idx.stats();
+        eprintln!(
+            "index/1m reopen: warm in {:.2?}; RssAnon +{} B = {:.0} B/series after restart, RssFile {} B; caches {} B",
+            took,
+            anon3.saturating_sub(anon2),
+            anon3.saturating_sub(anon2) as f64 / st.series as f64,
+            file3,
+            st.cache_bytes
+        );
+        Big { _dir: dir, idx, sample }
+    })
+}
+
+/// Known series through the hot path, per row and in batches of 1000.
+pub fn known_series(c: &mut Criterion) {
+    let b = big();
+    let mut g = c.benchmark_group("index/known_series");
+    g.throughput(Throughput::Elements(b.sample.len() as u64));
+    g.bench_function("get_or_create_tsid_per_row", |bn| {
+        bn.iter(|| {
+            for n in &b.sample {
+                black_box(b.idx.get_or_create_tsid(TENANT, n, T0).expect("known"));
+            }
+        })
+    });
+    let rows: Vec<Row<'_>> = b.sample.iter().map(|n| Row { tenant: TENANT, name: n, timestamp_ms: T0 }).collect();
+    let mut out = Vec::new();
+    g.bench_function("get_or_create_tsids_batch_1000", |bn| {
+        bn.iter(|| {
+            for chunk in rows.chunks(1000) {
+                b.idx.get_or_create_tsids(chunk, &mut out).expect("known");
+                black_box(&out);
+            }
+        })
+    });
+    g.finish();
+}
+
+/// Matcher resolution and label values at 1 M series, over a one-hour range.
+pub fn matchers_at_1m(c: &mut Criterion) {
+    let b = big();
+    let hour = TimeRange::new(T0 + 3_600_000, T0 + 7_200_000);
+    let m = |n: &str, k, v: &str| LabelMatcher::new(n, k, v);
+    let queries: Vec<(&str, Vec<LabelMatcher>)> = vec![
+        ("name_and_mode_neq_idle", vec![m("__name__", MatchKind::Eq, "node_cpu_seconds_total"), m("mode", MatchKind::Neq, "idle")]),
+        (
+            "name_regex_alternation",
+            vec![m("__name__", MatchKind::Re, "node_memory_MemFree_bytes|node_memory_MemTotal_bytes|node_load1|node_load5")],
+        ),
+        ("name_regex_dot_star_suffix", vec![m("__name__", MatchKind::Re, ".*_errs_total")]),
+        (
+            "name_and_instance_dot_star_suffix",
+            vec![m("__name__", MatchKind::Eq, "node_load1"), m("instance", MatchKind::Re, ".*\\.7\\.1:9100")],
+        ),
+    ];
+    let mut g = c.benchmark_group("index/search_1m");
+    g.throughput(Throughput::Elements(1));
+    for (label, ms) in &queries {
+        let n = b.idx.search_tsids(TENANT, ms, hour, usize::MAX).expect("search").len();
+        eprintln!("index/search_1m/{label}: {n} series");
+        g.bench_function(*label, |bn| bn.iter(|| black_box(b.idx.search_tsids(TENANT, ms, hour, usize::MAX).expect("search"))));
+    }
+    for label in ["instance", "__name__"] {
+        let n = b.idx.label_values(TENANT, label, &[], hour, usize::MAX).expect("values").len();
+        eprintln!("index/search_1m/label_values_{label}: {n} values");
+        g.bench_function(format!("label_values_{label}"), |bn| {
+            bn.iter(|| black_box(b.idx.label_values(TENANT, label, &[], hour, usize::MAX).expect("values")))
+        });
+    }
+    g.finish();
+}
+
+/// Not a timing: prints the RAM figures gathered while building the 1 M index (above) and
+/// times one tiny call so criterion has something to report.
+pub fn ram_per_series(c: &mut Criterion) {
+    let b = big();
+    let st = b.idx.stats();
+    eprintln!("index/ram: cache {} B for {} series = {:.0} B/series", st.cache_bytes, st.series, st.cache_bytes as f64 / st.series as f64);
+    let mut g = c.benchmark_group("index/stats");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("stats", |bn| bn.iter(|| black_box(b.idx.stats())));
+    g.finish();
+}
