@@ -4,7 +4,9 @@
 //!
 //! Run: `cargo bench -p benches --bench main -- index/` (see `docs/benchmarks.md`).
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,39 @@ use tsdb::clock::ManualClock;
 use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row, TimeRange};
 use tsdb::metric_name::{self, Label};
 use tsdb::{Tenant, Tsid};
+
+/// Counts live heap bytes so that RAM per series is measured exactly, not from RSS (which
+/// keeps freed memory and shared pages). Costs one relaxed atomic add per allocation for every
+/// benchmark in this binary; the index hot path does not allocate.
+struct CountingAlloc;
+
+static LIVE_BYTES: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: forwards every call to the system allocator unchanged and only counts sizes.
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: CountingAlloc = CountingAlloc;
+
+fn live_bytes() -> i64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
 
 const DAY: i64 = 86_400_000;
 const T0: i64 = 20_000 * DAY;
@@ -134,30 +169,55 @@ fn rss() -> (u64, u64) {
     (field("RssAnon:"), field("RssFile:"))
 }
 
+/// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |x| x.1).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // Fields 14 and 15 of stat (utime, stime), counted after the command name; 100 ticks/s.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn big() -> &'static Big {
     static B: OnceLock<Big> = OnceLock::new();
     B.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
         // A sample of known names for the hot-path benchmark: every 10th host.
         let sample: Vec<Vec<u8>> = (0..HOSTS_1M).step_by(10).flat_map(host_names).collect();
-        let (anon0, _) = rss();
         let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("open");
-        let start = Instant::now();
+        let hosts: Vec<Vec<Vec<u8>>> = (0..HOSTS_1M).map(host_names).collect();
+        // The names live outside the index; measure RSS and heap from here.
+        let (anon0, _) = rss();
+        let heap0 = live_bytes();
+        let (start, cpu0) = (Instant::now(), cpu_time());
         let mut out = Vec::new();
-        for h in 0..HOSTS_1M {
-            register_host(&idx, &host_names(h), T0, &mut out);
+        for names in &hosts {
+            register_host(&idx, names, T0, &mut out);
         }
         let took = start.elapsed();
         idx.flush().expect("flush");
+        let cpu = cpu_time() - cpu0;
+        eprintln!(
+            "index/1m build: CPU {cpu:.2?} for all threads incl. flush = {:.0} ns/series, {:.0} series per CPU-second",
+            cpu.as_nanos() as f64 / (HOSTS_1M * template().len()) as f64,
+            (HOSTS_1M * template().len()) as f64 / cpu.as_secs_f64()
+        );
         let (anon1, file1) = rss();
+        let heap1 = live_bytes();
+        drop(hosts);
         let st = idx.stats();
+        eprintln!(
+            "index/1m build: heap +{} B = {:.0} B/series (caches, filter, decoded-block cache, part metadata)",
+            heap1 - heap0,
+            (heap1 - heap0) as f64 / st.series as f64
+        );
         eprintln!(
             "index/1m build: {} series in {:.2?} ({:.0} series/s); RssAnon +{} B = {:.0} B/series, RssFile {} B; caches {} B = {:.0} B/series; {:?}",
             st.series,
             took,
             st.series as f64 / took.as_secs_f64(),
-            anon1 - anon0,
-            (anon1 - anon0) as f64 / st.series as f64,
+            anon1.saturating_sub(anon0),
+            anon1.saturating_sub(anon0) as f64 / st.series as f64,
             file1,
             st.cache_bytes,
             st.cache_bytes as f64 / st.series as f64,
@@ -166,11 +226,18 @@ fn big() -> &'static Big {
         idx.close().expect("close");
         drop(idx);
         let (anon2, _) = rss();
+        let heap2 = live_bytes();
         let start = Instant::now();
         let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("reopen");
         let took = start.elapsed();
         let (anon3, file3) = rss();
+        let heap3 = live_bytes();
         let st = idx.stats();
+        eprintln!(
+            "index/1m reopen: heap +{} B = {:.0} B/series after restart",
+            heap3 - heap2,
+            (heap3 - heap2) as f64 / st.series as f64
+        );
         eprintln!(
             "index/1m reopen: warm in {:.2?}; RssAnon +{} B = {:.0} B/series after restart, RssFile {} B; caches {} B",
             took,

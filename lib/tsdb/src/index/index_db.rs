@@ -42,6 +42,9 @@ pub struct IndexConfig {
     pub tsid_cache_entries: usize,
     /// Time ranges touching more days than this use the all-time postings. Default 40.
     pub max_days_per_search: u32,
+    /// Once a selector's candidates are fewer than this, its remaining matchers are checked
+    /// against the candidates' names instead of reading postings. Default 100.
+    pub check_names_below: usize,
     /// Settings of the underlying mergeset (its hook is the index's own).
     pub table: mergeset::Config,
 }
@@ -52,6 +55,7 @@ impl Default for IndexConfig {
             fsync: FsyncMode::default(),
             tsid_cache_entries: 4 << 20,
             max_days_per_search: 40,
+            check_names_below: 100,
             table: mergeset::Config::default(),
         }
     }
@@ -443,10 +447,16 @@ impl IndexDb {
                     }
                     None => {
                         let id = reg.ids.alloc()?;
-                        keys::series_items(r.tenant, r.name, &ls, id, &mut items, &mut postings);
+                        let mut e = entry_from_labels(&ls, id);
+                        keys::series_items(
+                            &tsid_of(r.tenant, &e),
+                            r.name,
+                            &ls,
+                            &mut items,
+                            &mut postings,
+                        );
                         reg.filter.insert(key);
                         created += 1;
-                        let mut e = entry_from_labels(&ls, id);
                         // A new series cannot be in the per-day index yet.
                         keys::day_items(day, r.tenant, &ls, id, &mut items, &mut postings);
                         days += 1;

@@ -8,6 +8,7 @@
 //! POSTING       03 | tenant(8) | esc(label) 00 | esc(value) 00 | metric_id(8) × n   (n ≥ 1, ascending)
 //! DATE_ID       04 | day(4) | tenant(8) | metric_id(8)
 //! DATE_POSTING  05 | day(4) | tenant(8) | esc(label) 00 | esc(value) 00 | metric_id(8) × n
+//! ID_TO_TSID    06 | tenant(8) | metric_id(8) | metric_group_id(8) | job_id(4) | instance_id(4)
 //! ```
 //! Integers are big-endian so that byte order is numeric order. `esc` maps byte 00 to 01 02
 //! and 01 to 01 03 and keeps the others: it preserves order and keeps 00 free as terminator.
@@ -26,6 +27,11 @@ pub const NS_POSTING: u8 = 3;
 pub const NS_DATE_ID: u8 = 4;
 /// `05`: (label, value) → metric ids seen on a day.
 pub const NS_DATE_POSTING: u8 = 5;
+
+/// `06`: metric id → the rest of its Tsid (compact, so that searches read few blocks).
+pub const NS_ID_TO_TSID: u8 = 6;
+/// Length of an ID_TO_TSID item.
+pub const ID_TO_TSID_LEN: usize = 33;
 
 /// Most metric ids one posting item carries after merges combine items.
 pub const MAX_IDS_PER_POSTING_ITEM: usize = 4096;
@@ -132,6 +138,32 @@ pub fn id_to_name_prefix(t: Tenant, metric_id: u64) -> [u8; 17] {
     k[5..9].copy_from_slice(&t.project_id.to_be_bytes());
     k[9..17].copy_from_slice(&metric_id.to_be_bytes());
     k
+}
+
+/// The ID_TO_TSID item of a series.
+pub fn id_to_tsid_item(tsid: &crate::tsid::Tsid) -> [u8; ID_TO_TSID_LEN] {
+    let mut k = [0u8; ID_TO_TSID_LEN];
+    k[..17].copy_from_slice(&id_to_name_prefix(tsid.tenant, tsid.metric_id));
+    k[0] = NS_ID_TO_TSID;
+    k[17..25].copy_from_slice(&tsid.metric_group_id.to_be_bytes());
+    k[25..29].copy_from_slice(&tsid.job_id.to_be_bytes());
+    k[29..33].copy_from_slice(&tsid.instance_id.to_be_bytes());
+    k
+}
+
+/// Decodes an ID_TO_TSID item.
+pub fn parse_id_to_tsid(item: &[u8]) -> Option<crate::tsid::Tsid> {
+    if item.len() != ID_TO_TSID_LEN || item[0] != NS_ID_TO_TSID {
+        return None;
+    }
+    let u32_at = |i: usize| Some(u32::from_be_bytes(item.get(i..i + 4)?.try_into().ok()?));
+    Some(crate::tsid::Tsid {
+        tenant: Tenant::new(u32_at(1)?, u32_at(5)?),
+        metric_id: u64_at(item, 9)?,
+        metric_group_id: u64_at(item, 17)?,
+        job_id: u32_at(25)?,
+        instance_id: u32_at(29)?,
+    })
 }
 
 /// `04 | day | tenant`, optionally followed by a metric id.
@@ -245,13 +277,14 @@ impl PostingBatch {
 /// Appends the items that register a new series (its name and id mappings) and adds its
 /// all-time postings to `postings`.
 pub fn series_items(
-    t: Tenant,
+    tsid: &crate::tsid::Tsid,
     name_raw: &[u8],
     labels: &[Label<'_>],
-    id: u64,
     out: &mut Items,
     postings: &mut PostingBatch,
 ) {
+    let (t, id) = (tsid.tenant, tsid.metric_id);
+    out.push(&id_to_tsid_item(tsid));
     let idb = id.to_be_bytes();
     let mut k = name_to_id_prefix(t, name_raw);
     k.extend_from_slice(&idb);
@@ -327,17 +360,25 @@ mod tests {
         assert_eq!(trailing_id(&42u64.to_be_bytes()), Some(42));
         assert_eq!(trailing_id(b"short"), None);
         let mut items = Items::new();
-        series_items(t, b"raw", &labels, 9, &mut items, &mut postings);
-        series_items(t, b"raw2", &labels, 10, &mut items, &mut postings);
+        let tsid = |metric_id| crate::tsid::Tsid {
+            tenant: t,
+            metric_group_id: 3,
+            job_id: 4,
+            instance_id: 5,
+            metric_id,
+        };
+        series_items(&tsid(9), b"raw", &labels, &mut items, &mut postings);
+        series_items(&tsid(10), b"raw2", &labels, &mut items, &mut postings);
         postings.drain_into(&mut items);
-        // Two name items each, and one posting item per label holding both ids.
-        assert_eq!(items.len(), 6);
-        let p = items.get(5);
+        // Three id/name items each, and one posting item per label holding both ids.
+        assert_eq!(items.len(), 8);
+        assert_eq!(parse_id_to_tsid(items.get(3)), Some(tsid(10)));
+        let p = items.get(7);
         assert_eq!(
             posting_ids(p, p.len() - 16).collect::<Vec<_>>(),
             vec![9, 10]
         );
-        assert_eq!(parse_name_to_id(items.get(0)), Some((t, &b"raw"[..], 9)));
-        assert_eq!(parse_name_to_id(&items.get(0)[..12]), None);
+        assert_eq!(parse_name_to_id(items.get(1)), Some((t, &b"raw"[..], 9)));
+        assert_eq!(parse_name_to_id(&items.get(1)[..12]), None);
     }
 }

@@ -10,8 +10,8 @@ use crate::mergeset::{Items, PrepareBlock};
 
 use super::deletes::DeletedIds;
 use super::keys::{
-    self, MAX_IDS_PER_POSTING_ITEM, NS_DATE_ID, NS_ID_TO_NAME, NS_NAME_TO_ID, posting_ids,
-    posting_scope_len,
+    self, MAX_IDS_PER_POSTING_ITEM, NS_DATE_ID, NS_ID_TO_NAME, NS_ID_TO_TSID, NS_NAME_TO_ID,
+    posting_ids, posting_scope_len,
 };
 
 /// The hook for an index whose deleted set is `deleted`.
@@ -33,7 +33,7 @@ fn posting_prefix_len(item: &[u8]) -> Option<usize> {
 fn owner_id(item: &[u8]) -> Option<u64> {
     match *item.first()? {
         NS_NAME_TO_ID => keys::trailing_id(item),
-        NS_ID_TO_NAME => keys::u64_at(item, 9),
+        NS_ID_TO_NAME | NS_ID_TO_TSID => keys::u64_at(item, 9),
         NS_DATE_ID => keys::u64_at(item, 13),
         _ => None,
     }

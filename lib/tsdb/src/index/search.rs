@@ -9,7 +9,7 @@ use crate::metric_name;
 use crate::tsid::{Tenant, Tsid};
 
 use super::id_set::{self, BoxPostings, SlicePostings};
-use super::index_db::{IndexDb, tsid_from_name};
+use super::index_db::IndexDb;
 use super::keys::{
     self, Scope, day_of, posting_ids, put_escaped, put_escaped_prefix, take_escaped,
 };
@@ -35,10 +35,6 @@ impl TimeRange {
     /// All time.
     pub const ALL: TimeRange = TimeRange::new(i64::MIN, i64::MAX);
 }
-
-/// Below this many candidates, the remaining matchers are checked on the series names
-/// instead of reading their postings.
-const CHECK_NAMES_BELOW: usize = 2_000;
 
 impl IndexDb {
     fn scopes(&self, r: TimeRange) -> Result<Vec<Scope>> {
@@ -120,7 +116,7 @@ impl IndexDb {
         let mut result: Option<Vec<u64>> = None;
         for (k, m) in order.iter().enumerate() {
             if let Some(cur) = &result
-                && cur.len() < CHECK_NAMES_BELOW
+                && cur.len() < self.config.check_names_below
             {
                 return self.check_names(s, tenant, cur, &order[k..]);
             }
@@ -290,8 +286,16 @@ impl IndexDb {
         }
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(name) = self.name_of(&mut s, tenant, id)? {
-                out.push(tsid_from_name(tenant, &name, id));
+            let mut key = keys::id_to_name_prefix(tenant, id);
+            key[0] = keys::NS_ID_TO_TSID;
+            if let Some(item) = s.seek_first(&key, &key)? {
+                out.push(keys::parse_id_to_tsid(item).ok_or_else(|| {
+                    Error::corruption(
+                        self.dir.join("table"),
+                        format!("Tsid of series {id}"),
+                        format!("malformed item of {} bytes", item.len()),
+                    )
+                })?);
             }
         }
         out.sort_unstable();

@@ -9,7 +9,6 @@
 //! would hand one series the Tsid of another; it cannot corrupt the index itself.
 
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use xxhash_rust::xxh3::xxh3_128_with_seed;
@@ -82,6 +81,9 @@ const SHARDS: usize = 64;
 struct Shard {
     cur: Map,
     prev: Map,
+    /// Counted under the shard lock: no shared counter bounces between cores.
+    hits: u64,
+    misses: u64,
 }
 
 /// A bounded map from series key to [`Entry`], sharded, with two generations per shard (see
@@ -89,8 +91,6 @@ struct Shard {
 pub struct TsidCache {
     shards: Vec<Mutex<Shard>>,
     gen_cap: usize,
-    hits: AtomicU64,
-    misses: AtomicU64,
 }
 
 impl std::fmt::Debug for TsidCache {
@@ -107,8 +107,6 @@ impl TsidCache {
         Self {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             gen_cap: (capacity / SHARDS / 2).max(1),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
         }
     }
 
@@ -123,15 +121,16 @@ impl TsidCache {
     pub fn get(&self, key: u128) -> Option<Entry> {
         let mut s = self.shard(key);
         if let Some(e) = s.cur.get(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Some(*e);
+            let e = *e;
+            s.hits += 1;
+            return Some(e);
         }
         if let Some(e) = s.prev.remove(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
+            s.hits += 1;
             self.put(&mut s, key, e);
             return Some(e);
         }
-        self.misses.fetch_add(1, Ordering::Relaxed);
+        s.misses += 1;
         None
     }
 
@@ -204,10 +203,10 @@ impl TsidCache {
 
     /// (hits, misses) since creation.
     pub fn hits_misses(&self) -> (u64, u64) {
-        (
-            self.hits.load(Ordering::Relaxed),
-            self.misses.load(Ordering::Relaxed),
-        )
+        self.shards.iter().fold((0, 0), |(h, m), s| {
+            let s = s.lock().unwrap_or_else(|p| p.into_inner());
+            (h + s.hits, m + s.misses)
+        })
     }
 }
 

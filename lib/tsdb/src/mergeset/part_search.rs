@@ -129,14 +129,20 @@ impl PartCursor {
                 self.done = self.pos >= items.len();
             }
             PartData::File(fp) => {
-                // Fast path: a forward seek within the loaded block.
+                // Fast paths within the loaded block: the cursor already stands on the first
+                // item >= key (its predecessor in the block is < key), or key lies ahead in
+                // this block.
                 if !self.done
                     && let Some(b) = &self.block
-                    && b.get(self.pos) <= key
-                    && b.last().is_some_and(|last| key <= last)
                 {
-                    self.pos = b.lower_bound_from(self.pos, key);
-                    return Ok(());
+                    let cur = b.get(self.pos);
+                    if cur >= key && self.pos > 0 && b.get(self.pos - 1) < key {
+                        return Ok(());
+                    }
+                    if cur <= key && b.last().is_some_and(|last| key <= last) {
+                        self.pos = b.lower_bound_from(self.pos, key);
+                        return Ok(());
+                    }
                 }
                 if fp.index_blocks_len() == 0 {
                     self.done = true;

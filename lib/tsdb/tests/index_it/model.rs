@@ -130,8 +130,10 @@ impl Model {
     }
 }
 
-fn cfg() -> IndexConfig {
+fn cfg(check_names: bool) -> IndexConfig {
     IndexConfig {
+        // Both ways of applying later matchers: by names of few candidates, or by postings.
+        check_names_below: if check_names { 1_000 } else { 0 },
         table: mergeset::Config {
             background: false,
             max_pending_items: 16,
@@ -141,8 +143,8 @@ fn cfg() -> IndexConfig {
     }
 }
 
-fn open(dir: &Path) -> IndexDb {
-    IndexDb::open(dir, cfg(), ManualClock::new(T0)).expect("open index")
+fn open(dir: &Path, check_names: bool) -> IndexDb {
+    IndexDb::open(dir, cfg(check_names), ManualClock::new(T0)).expect("open index")
 }
 
 fn matchers(sel: &[usize]) -> Vec<LabelMatcher> {
@@ -268,9 +270,9 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
     Ok(())
 }
 
-fn run(ops: Vec<Op>, selectors: Vec<Vec<usize>>) -> Result<(), TestCaseError> {
+fn run(ops: Vec<Op>, selectors: Vec<Vec<usize>>, check_names: bool) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut idx = open(dir.path());
+    let mut idx = open(dir.path(), check_names);
     let mut model = Model { series: Vec::new() };
     for op in ops {
         match op {
@@ -349,7 +351,7 @@ fn run(ops: Vec<Op>, selectors: Vec<Vec<usize>>) -> Result<(), TestCaseError> {
             Op::Reopen => {
                 idx.close().expect("close");
                 drop(idx);
-                idx = open(dir.path());
+                idx = open(dir.path(), check_names);
             }
             Op::ForceMerge => idx.force_merge().expect("force merge"),
             Op::Flush => idx.flush().expect("flush"),
@@ -360,7 +362,7 @@ fn run(ops: Vec<Op>, selectors: Vec<Vec<usize>>) -> Result<(), TestCaseError> {
     check_all(&idx, &model, &selectors)?;
     idx.close().expect("close");
     drop(idx);
-    let idx = open(dir.path());
+    let idx = open(dir.path(), check_names);
     check_all(&idx, &model, &selectors)
 }
 
@@ -370,7 +372,8 @@ proptest! {
     fn every_api_equals_a_brute_force_filter(
         ops in proptest::collection::vec(op(), 1..60),
         selectors in proptest::collection::vec(proptest::collection::vec(0..MATCHERS.len(), 1..4), 1..6),
+        check_names: bool,
     ) {
-        run(ops, selectors)?;
+        run(ops, selectors, check_names)?;
     }
 }
