@@ -178,6 +178,14 @@ fn cpu_time() -> Duration {
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
+/// CPU time of the calling thread, from `/proc/thread-self/stat` (10 ms resolution).
+fn thread_cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |x| x.1).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 fn big() -> &'static Big {
     static B: OnceLock<Big> = OnceLock::new();
     B.get_or_init(|| {
@@ -262,6 +270,19 @@ pub fn known_series(c: &mut Criterion) {
             }
         })
     });
+    // CPU time of this thread per row, immune to other processes on a shared machine.
+    let (cpu0, rounds) = (thread_cpu_time(), 30);
+    for _ in 0..rounds {
+        for n in &b.sample {
+            black_box(b.idx.get_or_create_tsid(TENANT, n, T0).expect("known"));
+        }
+    }
+    let cpu = thread_cpu_time() - cpu0;
+    eprintln!(
+        "index/known_series: {:.0} ns of thread CPU per row over {} rows",
+        cpu.as_nanos() as f64 / (rounds * b.sample.len()) as f64,
+        rounds * b.sample.len()
+    );
     let rows: Vec<Row<'_>> = b.sample.iter().map(|n| Row { tenant: TENANT, name: n, timestamp_ms: T0 }).collect();
     let mut out = Vec::new();
     g.bench_function("get_or_create_tsids_batch_1000", |bn| {

@@ -419,7 +419,9 @@ impl IndexDb {
         self.check_open()?;
         out.resize(rows.len(), Tsid::default());
         let mut reg = self.reg();
-        let mut s = self.table.search();
+        // Opened only when needed: a batch of new series (the filter says so) reads nothing,
+        // and opening a search makes pending items searchable (a small in-memory part).
+        let mut search: Option<TableSearch> = None;
         let mut items = Items::new();
         let mut postings = keys::PostingBatch::default();
         let mut batch: FxHashMap<u128, Entry> = FxHashMap::default();
@@ -436,7 +438,8 @@ impl IndexDb {
             if known.is_none() {
                 let ls = canonical_labels(r.name)?;
                 let id = if reg.filter.may_contain(key) {
-                    self.lookup_name(&mut s, r.tenant, r.name)?
+                    let s = search.get_or_insert_with(|| self.table.search());
+                    self.lookup_name(s, r.tenant, r.name)?
                 } else {
                     None
                 };
@@ -472,6 +475,7 @@ impl IndexDb {
             };
             if !e.has_day(day) {
                 let dkey = keys::date_id_key(day, r.tenant, Some(e.metric_id));
+                let s = search.get_or_insert_with(|| self.table.search());
                 if s.seek_first(&dkey, &dkey)?.is_none() {
                     let ls = match labels.take() {
                         Some(ls) => ls,
@@ -486,10 +490,7 @@ impl IndexDb {
             out[i] = tsid_of(r.tenant, &e);
         }
         postings.drain_into(&mut items);
-        if !items.is_empty() {
-            let refs: Vec<&[u8]> = items.iter().collect();
-            self.table.add_items(&refs)?;
-        }
+        self.table.add(items)?;
         for (key, e) in batch {
             self.cache.insert(key, e);
         }

@@ -277,6 +277,11 @@ impl Table {
     /// Adds items. When this returns they are in the table's WAL (see [`Config::fsync`]) and
     /// visible to searches that start afterwards.
     pub fn add_items(&self, items: &[&[u8]]) -> Result<()> {
+        self.add(items.iter().copied().collect())
+    }
+
+    /// Like [`Table::add_items`], for items already gathered in an [`Items`].
+    pub fn add(&self, items: Items) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             return Err(Error::Closed);
         }
@@ -289,7 +294,7 @@ impl Table {
                 big.len()
             )));
         }
-        let sorted = items.iter().copied().collect::<Items>().sorted_dedup();
+        let sorted = items.sorted_dedup();
         let mut record = Vec::with_capacity(sorted.data_len() + 8);
         crate::encoding::varint::put_uvarint(&mut record, sorted.len() as u64);
         item_block::encode_plain(&sorted, 0..sorted.len(), &mut record);
@@ -297,8 +302,12 @@ impl Table {
             let _g = self.inner.gate.read().unwrap_or_else(|p| p.into_inner());
             self.inner.wal.append(&record)?;
             let mut p = lock(&self.inner.pending);
-            for item in sorted.iter() {
-                p.push(item);
+            if p.is_empty() {
+                *p = sorted;
+            } else {
+                for item in sorted.iter() {
+                    p.push(item);
+                }
             }
             p.len()
         };
