@@ -8,7 +8,6 @@
 //! of a node that is ~10⁻¹⁹, far below the chance of an undetected disk error. A collision
 //! would hand one series the Tsid of another; it cannot corrupt the index itself.
 
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Mutex, MutexGuard};
 
 use xxhash_rust::xxh3::xxh3_128_with_seed;
@@ -55,32 +54,116 @@ impl Entry {
     }
 }
 
-/// A hasher for keys that already are uniform hashes: takes the low 64 bits.
+/// An open-addressing table of (key, entry) slots with linear probing: a hit reads one or two
+/// adjacent cache lines, where a general-purpose map reads a control group and then a slot.
+/// Key 0 marks an empty slot (a real key 0 is stored as 1: a 2⁻¹²⁸ event that merely merges
+/// two keys' chances of colliding). No removal: generations are dropped whole, and deletes
+/// rebuild the table.
 #[derive(Default)]
-pub struct PassHasher(u64);
+struct Slots {
+    slots: Vec<(u128, Entry)>,
+    len: usize,
+}
 
-impl Hasher for PassHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+const EMPTY_ENTRY: Entry = Entry {
+    metric_group_id: 0,
+    metric_id: 0,
+    job_id: 0,
+    instance_id: 0,
+    days: [NO_DAY; 2],
+};
+
+impl Slots {
+    #[inline]
+    fn find(&self, key: u128) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (key as usize) & mask;
+        loop {
+            let k = self.slots[i].0;
+            if k == key {
+                return Some(i);
+            }
+            if k == 0 {
+                return None;
+            }
+            i = (i + 1) & mask;
         }
     }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
+
+    #[inline]
+    fn get(&self, key: u128) -> Option<&Entry> {
+        self.find(key).map(|i| &self.slots[i].1)
+    }
+
+    fn get_mut(&mut self, key: u128) -> Option<&mut Entry> {
+        self.find(key).map(|i| &mut self.slots[i].1)
+    }
+
+    fn insert(&mut self, key: u128, e: Entry) {
+        if (self.len + 1) * 4 > self.slots.len() * 3 {
+            self.grow();
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = (key as usize) & mask;
+        loop {
+            let k = self.slots[i].0;
+            if k == key {
+                self.slots[i].1 = e;
+                return;
+            }
+            if k == 0 {
+                self.slots[i] = (key, e);
+                self.len += 1;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    fn grow(&mut self) {
+        let cap = (self.slots.len() * 2).max(16);
+        let old = std::mem::replace(&mut self.slots, vec![(0, EMPTY_ENTRY); cap]);
+        self.len = 0;
+        for (k, e) in old {
+            if k != 0 {
+                self.insert(k, e);
+            }
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&Entry) -> bool) {
+        let old = std::mem::take(&mut self.slots);
+        self.len = 0;
+        for (k, e) in old {
+            if k != 0 && keep(&e) {
+                self.insert(k, e);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn capacity(&self) -> usize {
+        self.slots.len()
     }
 }
 
-type Map = std::collections::HashMap<u128, Entry, BuildHasherDefault<PassHasher>>;
+#[inline]
+fn nonzero(key: u128) -> u128 {
+    key.max(1)
+}
 
 const SHARDS: usize = 64;
 
 #[derive(Default)]
 struct Shard {
-    cur: Map,
-    prev: Map,
+    cur: Slots,
+    prev: Slots,
     /// Counted under the shard lock: no shared counter bounces between cores.
     hits: u64,
     misses: u64,
@@ -119,13 +202,15 @@ impl TsidCache {
     /// The entry of `key`, counting a hit or a miss.
     #[inline]
     pub fn get(&self, key: u128) -> Option<Entry> {
+        let key = nonzero(key);
         let mut s = self.shard(key);
-        if let Some(e) = s.cur.get(&key) {
+        if let Some(e) = s.cur.get(key) {
             let e = *e;
             s.hits += 1;
             return Some(e);
         }
-        if let Some(e) = s.prev.remove(&key) {
+        if let Some(e) = s.prev.get(key).copied() {
+            // Copied forward; the stale copy goes with the old generation.
             s.hits += 1;
             self.put(&mut s, key, e);
             return Some(e);
@@ -136,19 +221,20 @@ impl TsidCache {
 
     /// The entry of `key`, without counting or moving it.
     pub fn peek(&self, key: u128) -> Option<Entry> {
+        let key = nonzero(key);
         let s = self.shard(key);
-        s.cur.get(&key).or_else(|| s.prev.get(&key)).copied()
+        s.cur.get(key).or_else(|| s.prev.get(key)).copied()
     }
 
     /// Inserts or replaces an entry.
     pub fn insert(&self, key: u128, e: Entry) {
+        let key = nonzero(key);
         let mut s = self.shard(key);
-        s.prev.remove(&key);
         self.put(&mut s, key, e);
     }
 
     fn put(&self, s: &mut Shard, key: u128, e: Entry) {
-        if s.cur.len() >= self.gen_cap && !s.cur.contains_key(&key) {
+        if s.cur.len() >= self.gen_cap && s.cur.find(key).is_none() {
             s.prev = std::mem::take(&mut s.cur);
         }
         s.cur.insert(key, e);
@@ -156,11 +242,13 @@ impl TsidCache {
 
     /// Marks `day` registered for `key`, if cached.
     pub fn add_day(&self, key: u128, day: u32) {
+        let key = nonzero(key);
         let mut s = self.shard(key);
-        if let Some(e) = s.cur.get_mut(&key) {
+        if let Some(e) = s.cur.get_mut(key) {
             e.add_day(day);
-        } else if let Some(e) = s.prev.get_mut(&key) {
+        } else if let Some(mut e) = s.prev.get(key).copied() {
             e.add_day(day);
+            self.put(&mut s, key, e);
         }
     }
 
@@ -168,12 +256,13 @@ impl TsidCache {
     pub fn retain(&self, keep: impl Fn(u64) -> bool) {
         for s in &self.shards {
             let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
-            s.cur.retain(|_, e| keep(e.metric_id));
-            s.prev.retain(|_, e| keep(e.metric_id));
+            s.cur.retain(|e| keep(e.metric_id));
+            s.prev.retain(|e| keep(e.metric_id));
         }
     }
 
-    /// Entries held.
+    /// Entries held (an entry copied forward from the old generation counts twice until
+    /// that generation is dropped).
     pub fn len(&self) -> usize {
         self.shards
             .iter()
@@ -189,9 +278,9 @@ impl TsidCache {
         self.len() == 0
     }
 
-    /// Heap bytes of the maps (capacity × slot size, approximate).
+    /// Heap bytes of the tables (slots × slot size).
     pub fn size_bytes(&self) -> usize {
-        let slot = std::mem::size_of::<(u128, Entry)>() + 1;
+        let slot = std::mem::size_of::<(u128, Entry)>();
         self.shards
             .iter()
             .map(|s| {
@@ -329,6 +418,32 @@ mod tests {
         assert_eq!(c.get(last << 100 | last), None);
         let (hits, misses) = c.hits_misses();
         assert_eq!((hits, misses), (2, 2));
+    }
+
+    #[test]
+    fn slots_grow_find_every_key_and_retain() {
+        let mut t = Slots::default();
+        // Keys that collide on the low bits probe linearly past each other.
+        let keys: Vec<u128> = (0..5_000u128)
+            .map(|i| nonzero((i << 64) | (i % 7)))
+            .collect();
+        for (i, &k) in keys.iter().enumerate() {
+            t.insert(k, e(i as u64));
+        }
+        assert_eq!(t.len(), keys.len());
+        assert!(t.len() * 4 <= t.capacity() * 3);
+        for (i, &k) in keys.iter().enumerate() {
+            assert_eq!(t.get(k).map(|x| x.metric_id), Some(i as u64));
+        }
+        assert_eq!(
+            t.get(nonzero(0)).map(|x| x.metric_id),
+            Some(0),
+            "key 0 is stored as 1"
+        );
+        assert!(t.get(99 << 64).is_none());
+        t.retain(|x| x.metric_id % 2 == 0);
+        assert_eq!(t.len(), 2_500);
+        assert!(t.get(keys[1]).is_none() && t.get(keys[2]).is_some());
     }
 
     #[test]
