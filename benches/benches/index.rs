@@ -6,8 +6,8 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
@@ -110,9 +110,18 @@ fn host_names(h: usize) -> Vec<Vec<u8>> {
     template()
         .iter()
         .map(|labels| {
-            let mut ls: Vec<Label<'_>> = labels.iter().map(|(n, v)| Label { name: n, value: v }).collect();
-            ls.push(Label { name: "instance", value: &instance });
-            ls.push(Label { name: "job", value: "node" });
+            let mut ls: Vec<Label<'_>> = labels
+                .iter()
+                .map(|(n, v)| Label { name: n, value: v })
+                .collect();
+            ls.push(Label {
+                name: "instance",
+                value: &instance,
+            });
+            ls.push(Label {
+                name: "job",
+                value: "node",
+            });
             metric_name::canonicalize(&mut ls).expect("template labels are canonical");
             let mut out = Vec::new();
             metric_name::encode(&ls, &mut out);
@@ -122,14 +131,22 @@ fn host_names(h: usize) -> Vec<Vec<u8>> {
 }
 
 fn register_host(idx: &IndexDb, names: &[Vec<u8>], ts: i64, out: &mut Vec<Tsid>) {
-    let rows: Vec<Row<'_>> = names.iter().map(|n| Row { tenant: TENANT, name: n, timestamp_ms: ts }).collect();
+    let rows: Vec<Row<'_>> = names
+        .iter()
+        .map(|n| Row {
+            tenant: TENANT,
+            name: n,
+            timestamp_ms: ts,
+        })
+        .collect();
     idx.get_or_create_tsids(&rows, out).expect("register");
 }
 
 /// New series per second, batches of one scrape (507 series), into a growing index.
 pub fn register_new_series(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let idx = IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("open");
+    let idx =
+        IndexDb::open(dir.path(), IndexConfig::default(), ManualClock::new(T0)).expect("open");
     let mut g = c.benchmark_group("index/register");
     g.throughput(Throughput::Elements(template().len() as u64));
     let mut host = 0usize;
@@ -172,8 +189,17 @@ fn rss() -> (u64, u64) {
 /// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat`.
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |x| x.1).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |x| x.1)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // Fields 14 and 15 of stat (utime, stime), counted after the command name; 100 ticks/s.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
@@ -181,8 +207,17 @@ fn cpu_time() -> Duration {
 /// CPU time of the calling thread, from `/proc/thread-self/stat` (10 ms resolution).
 fn thread_cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |x| x.1).split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |x| x.1)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
@@ -197,14 +232,19 @@ fn big() -> &'static Big {
         // The names live outside the index; measure RSS and heap from here.
         let (anon0, _) = rss();
         let heap0 = live_bytes();
-        let (start, cpu0) = (Instant::now(), cpu_time());
+        let (start, cpu0, tcpu0) = (Instant::now(), cpu_time(), thread_cpu_time());
         let mut out = Vec::new();
         for names in &hosts {
             register_host(&idx, names, T0, &mut out);
         }
         let took = start.elapsed();
+        let tcpu = thread_cpu_time() - tcpu0;
         idx.flush().expect("flush");
         let cpu = cpu_time() - cpu0;
+        eprintln!(
+            "index/1m build: registering thread CPU {tcpu:.2?} = {:.0} ns/series",
+            tcpu.as_nanos() as f64 / (HOSTS_1M * template().len()) as f64
+        );
         eprintln!(
             "index/1m build: CPU {cpu:.2?} for all threads incl. flush = {:.0} ns/series, {:.0} series per CPU-second",
             cpu.as_nanos() as f64 / (HOSTS_1M * template().len()) as f64,
@@ -283,7 +323,15 @@ pub fn known_series(c: &mut Criterion) {
         cpu.as_nanos() as f64 / (rounds * b.sample.len()) as f64,
         rounds * b.sample.len()
     );
-    let rows: Vec<Row<'_>> = b.sample.iter().map(|n| Row { tenant: TENANT, name: n, timestamp_ms: T0 }).collect();
+    let rows: Vec<Row<'_>> = b
+        .sample
+        .iter()
+        .map(|n| Row {
+            tenant: TENANT,
+            name: n,
+            timestamp_ms: T0,
+        })
+        .collect();
     let mut out = Vec::new();
     g.bench_function("get_or_create_tsids_batch_1000", |bn| {
         bn.iter(|| {
@@ -302,29 +350,67 @@ pub fn matchers_at_1m(c: &mut Criterion) {
     let hour = TimeRange::new(T0 + 3_600_000, T0 + 7_200_000);
     let m = |n: &str, k, v: &str| LabelMatcher::new(n, k, v);
     let queries: Vec<(&str, Vec<LabelMatcher>)> = vec![
-        ("name_and_mode_neq_idle", vec![m("__name__", MatchKind::Eq, "node_cpu_seconds_total"), m("mode", MatchKind::Neq, "idle")]),
+        (
+            "name_and_mode_neq_idle",
+            vec![
+                m("__name__", MatchKind::Eq, "node_cpu_seconds_total"),
+                m("mode", MatchKind::Neq, "idle"),
+            ],
+        ),
         (
             "name_regex_alternation",
-            vec![m("__name__", MatchKind::Re, "node_memory_MemFree_bytes|node_memory_MemTotal_bytes|node_load1|node_load5")],
+            vec![m(
+                "__name__",
+                MatchKind::Re,
+                "node_memory_MemFree_bytes|node_memory_MemTotal_bytes|node_load1|node_load5",
+            )],
         ),
-        ("name_regex_dot_star_suffix", vec![m("__name__", MatchKind::Re, ".*_errs_total")]),
+        (
+            "name_regex_dot_star_suffix",
+            vec![m("__name__", MatchKind::Re, ".*_errs_total")],
+        ),
         (
             "name_and_instance_dot_star_suffix",
-            vec![m("__name__", MatchKind::Eq, "node_load1"), m("instance", MatchKind::Re, ".*\\.7\\.1:9100")],
+            vec![
+                m("__name__", MatchKind::Eq, "node_load1"),
+                m("instance", MatchKind::Re, ".*\\.7\\.1:9100"),
+            ],
         ),
     ];
     let mut g = c.benchmark_group("index/search_1m");
     g.throughput(Throughput::Elements(1));
     for (label, ms) in &queries {
-        let n = b.idx.search_tsids(TENANT, ms, hour, usize::MAX).expect("search").len();
+        let n = b
+            .idx
+            .search_tsids(TENANT, ms, hour, usize::MAX)
+            .expect("search")
+            .len();
         eprintln!("index/search_1m/{label}: {n} series");
-        g.bench_function(*label, |bn| bn.iter(|| black_box(b.idx.search_tsids(TENANT, ms, hour, usize::MAX).expect("search"))));
+        g.bench_function(*label, |bn| {
+            bn.iter(|| {
+                black_box(
+                    b.idx
+                        .search_tsids(TENANT, ms, hour, usize::MAX)
+                        .expect("search"),
+                )
+            })
+        });
     }
     for label in ["instance", "__name__"] {
-        let n = b.idx.label_values(TENANT, label, &[], hour, usize::MAX).expect("values").len();
+        let n = b
+            .idx
+            .label_values(TENANT, label, &[], hour, usize::MAX)
+            .expect("values")
+            .len();
         eprintln!("index/search_1m/label_values_{label}: {n} values");
         g.bench_function(format!("label_values_{label}"), |bn| {
-            bn.iter(|| black_box(b.idx.label_values(TENANT, label, &[], hour, usize::MAX).expect("values")))
+            bn.iter(|| {
+                black_box(
+                    b.idx
+                        .label_values(TENANT, label, &[], hour, usize::MAX)
+                        .expect("values"),
+                )
+            })
         });
     }
     g.finish();
@@ -335,7 +421,12 @@ pub fn matchers_at_1m(c: &mut Criterion) {
 pub fn ram_per_series(c: &mut Criterion) {
     let b = big();
     let st = b.idx.stats();
-    eprintln!("index/ram: cache {} B for {} series = {:.0} B/series", st.cache_bytes, st.series, st.cache_bytes as f64 / st.series as f64);
+    eprintln!(
+        "index/ram: cache {} B for {} series = {:.0} B/series",
+        st.cache_bytes,
+        st.series,
+        st.cache_bytes as f64 / st.series as f64
+    );
     let mut g = c.benchmark_group("index/stats");
     g.throughput(Throughput::Elements(1));
     g.bench_function("stats", |bn| bn.iter(|| black_box(b.idx.stats())));

@@ -153,6 +153,8 @@ impl IdAllocator {
 struct RegState {
     filter: SeriesFilter,
     ids: IdAllocator,
+    /// Reused across batches.
+    postings: keys::PostingBatch,
 }
 
 /// The series index of one storage node.
@@ -344,7 +346,11 @@ impl IndexDb {
             config,
             deleted,
             cache,
-            reg: Mutex::new(RegState { filter, ids }),
+            reg: Mutex::new(RegState {
+                filter,
+                ids,
+                postings: keys::PostingBatch::default(),
+            }),
             series_at_open: series,
             deleted_since_open: AtomicU64::new(0),
             new_series: AtomicU64::new(0),
@@ -423,7 +429,7 @@ impl IndexDb {
         // and opening a search makes pending items searchable (a small in-memory part).
         let mut search: Option<TableSearch> = None;
         let mut items = Items::new();
-        let mut postings = keys::PostingBatch::default();
+        let mut postings = std::mem::take(&mut reg.postings);
         let mut batch: FxHashMap<u128, Entry> = FxHashMap::default();
         let (mut created, mut found, mut days) = (0u64, 0u64, 0u64);
         for &i in slow {
@@ -490,6 +496,7 @@ impl IndexDb {
             out[i] = tsid_of(r.tenant, &e);
         }
         postings.drain_into(&mut items);
+        reg.postings = postings;
         self.table.add(items)?;
         for (key, e) in batch {
             self.cache.insert(key, e);

@@ -230,10 +230,18 @@ pub fn posting_scope_len(ns: u8) -> Option<usize> {
 }
 
 /// Posting items being built for a batch of registrations: ids of one (scope, label, value)
-/// share one item, as merges would combine them anyway.
+/// share one item, as merges would combine them anyway. Flat buffers, reused across batches:
+/// no allocation per label.
 #[derive(Debug, Default)]
 pub struct PostingBatch {
-    map: rustc_hash::FxHashMap<Vec<u8>, Vec<u64>>,
+    /// Hash of a group's key (bumped past collisions) → group.
+    index: rustc_hash::FxHashMap<u64, u32>,
+    /// Key bytes of every group, back to back.
+    arena: Vec<u8>,
+    /// (start, len) of each group's key in `arena`.
+    groups: Vec<(u32, u32)>,
+    /// (group, metric id) pairs.
+    entries: Vec<(u32, u64)>,
     key: Vec<u8>,
 }
 
@@ -241,16 +249,42 @@ impl PostingBatch {
     /// Adds `id` to the postings of every label in `scope`.
     pub fn add(&mut self, scope: Scope, t: Tenant, labels: &[Label<'_>], id: u64) {
         self.key.clear();
-        self.key.extend_from_slice(&posting_scope_prefix(scope, t));
+        match scope {
+            Scope::Global => self.key.push(NS_POSTING),
+            Scope::Day(d) => {
+                self.key.push(NS_DATE_POSTING);
+                self.key.extend_from_slice(&d.to_be_bytes());
+            }
+        }
+        put_tenant(&mut self.key, t);
         let base = self.key.len();
         for l in labels {
             self.key.truncate(base);
             put_escaped(&mut self.key, l.name.as_bytes());
             put_escaped(&mut self.key, l.value.as_bytes());
-            match self.map.get_mut(self.key.as_slice()) {
-                Some(ids) => ids.push(id),
+            let g = self.group_of_key();
+            self.entries.push((g, id));
+        }
+    }
+
+    fn group_of_key(&mut self) -> u32 {
+        let mut h = xxhash_rust::xxh3::xxh3_64(&self.key);
+        loop {
+            match self.index.get(&h) {
+                Some(&g) => {
+                    let (start, len) = self.groups[g as usize];
+                    if self.arena[start as usize..(start + len) as usize] == self.key[..] {
+                        return g;
+                    }
+                    h = h.wrapping_add(1); // a 64-bit collision: probe on
+                }
                 None => {
-                    self.map.insert(self.key.clone(), vec![id]);
+                    let g = self.groups.len() as u32;
+                    self.groups
+                        .push((self.arena.len() as u32, self.key.len() as u32));
+                    self.arena.extend_from_slice(&self.key);
+                    self.index.insert(h, g);
+                    return g;
                 }
             }
         }
@@ -259,18 +293,24 @@ impl PostingBatch {
     /// Appends one item per (scope, label, value) (more past [`MAX_IDS_PER_POSTING_ITEM`]
     /// ids) with the ids ascending, and empties the batch.
     pub fn drain_into(&mut self, out: &mut Items) {
-        for (prefix, mut ids) in self.map.drain() {
-            ids.sort_unstable();
-            ids.dedup();
-            for chunk in ids.chunks(MAX_IDS_PER_POSTING_ITEM) {
-                let mut k = Vec::with_capacity(prefix.len() + chunk.len() * 8);
-                k.extend_from_slice(&prefix);
-                for id in chunk {
-                    k.extend_from_slice(&id.to_be_bytes());
+        self.entries.sort_unstable();
+        self.entries.dedup();
+        let mut buf = Vec::new();
+        for run in self.entries.chunk_by(|a, b| a.0 == b.0) {
+            let (start, len) = self.groups[run[0].0 as usize];
+            let prefix = &self.arena[start as usize..(start + len) as usize];
+            for chunk in run.chunks(MAX_IDS_PER_POSTING_ITEM) {
+                buf.clear();
+                for (_, id) in chunk {
+                    buf.extend_from_slice(&id.to_be_bytes());
                 }
-                out.push(&k);
+                out.push_parts(&[prefix, &buf]);
             }
         }
+        self.index.clear();
+        self.arena.clear();
+        self.groups.clear();
+        self.entries.clear();
     }
 }
 

@@ -29,7 +29,12 @@ pub const MAX_ITEM_LEN: usize = 64 << 10;
 /// In-memory parts beyond which a search or an add merges the smallest of them.
 const MAX_MEM_PARTS: usize = 12;
 /// Most parts one merge takes.
-const MAX_PARTS_PER_MERGE: usize = 8;
+const MAX_PARTS_PER_MERGE: usize = 16;
+/// A file merge waits until its output is this many times its largest input: fewer, wider
+/// merges (write amplification ~log4 of the data size instead of log2).
+const MIN_FILE_MERGE_RATIO: f64 = 4.0;
+/// In-memory merges are cheap (no compression); they start at 2.
+const MIN_MEM_MERGE_RATIO: f64 = 2.0;
 
 /// How a table behaves. Every field has a sensible default.
 #[derive(Clone)]
@@ -108,6 +113,30 @@ pub struct TableStats {
 
 type PartList = Arc<Vec<Arc<Part>>>;
 
+#[derive(Default)]
+struct Pending {
+    runs: Vec<Items>,
+    items: usize,
+}
+
+impl Pending {
+    /// The runs as one sorted, duplicate-free run: free when there is one run.
+    fn take_sorted(&mut self) -> Items {
+        self.items = 0;
+        let mut runs = std::mem::take(&mut self.runs);
+        if runs.len() == 1 {
+            return runs.pop().unwrap_or_default();
+        }
+        let mut all = Items::new();
+        for run in &runs {
+            for item in run.iter() {
+                all.push(item);
+            }
+        }
+        all.sorted_dedup()
+    }
+}
+
 struct Inner {
     dir: PathBuf,
     config: Config,
@@ -115,7 +144,8 @@ struct Inner {
     /// Appends hold it shared across WAL append + pending push; a flush holds it exclusively
     /// while it rotates the WAL and collects the in-memory parts that segment covers.
     gate: RwLock<()>,
-    pending: Mutex<Items>,
+    /// Sorted runs, one per `add`, waiting to become an in-memory part.
+    pending: Mutex<Pending>,
     parts: Mutex<PartList>,
     /// Serializes in-memory merges with flushes.
     mem_merge: Mutex<()>,
@@ -220,7 +250,7 @@ impl Table {
             config,
             wal,
             gate: RwLock::new(()),
-            pending: Mutex::new(Items::new()),
+            pending: Mutex::new(Pending::default()),
             parts: Mutex::new(Arc::new(parts)),
             mem_merge: Mutex::new(()),
             file_merge: Mutex::new(()),
@@ -302,14 +332,9 @@ impl Table {
             let _g = self.inner.gate.read().unwrap_or_else(|p| p.into_inner());
             self.inner.wal.append(&record)?;
             let mut p = lock(&self.inner.pending);
-            if p.is_empty() {
-                *p = sorted;
-            } else {
-                for item in sorted.iter() {
-                    p.push(item);
-                }
-            }
-            p.len()
+            p.items += sorted.len();
+            p.runs.push(sorted);
+            p.items
         };
         if pending_len >= self.inner.config.max_pending_items {
             self.inner.seal_pending();
@@ -382,7 +407,7 @@ impl Table {
     /// Counters and gauges.
     pub fn stats(&self) -> TableStats {
         let parts = Arc::clone(&*lock(&self.inner.parts));
-        let pending = lock(&self.inner.pending).len() as u64;
+        let pending = lock(&self.inner.pending).items as u64;
         let (hits, misses) = self.inner.cache.hits_misses();
         let mut s = TableStats {
             pending_items: pending,
@@ -452,7 +477,7 @@ impl Inner {
 
     /// Makes pending items searchable as an in-memory part.
     fn seal_pending(&self) {
-        if lock(&self.pending).is_empty() {
+        if lock(&self.pending).items == 0 {
             return;
         }
         {
@@ -464,10 +489,8 @@ impl Inner {
 
     /// Like `seal_pending`, for a caller that holds the gate.
     fn seal_pending_locked(&self) {
-        let items = std::mem::take(&mut *lock(&self.pending));
-        if !items.is_empty() {
-            self.add_mem_part(items.sorted_dedup());
-        }
+        let items = lock(&self.pending).take_sorted();
+        self.add_mem_part(items);
     }
 
     fn maybe_merge_mem_parts(&self) {
@@ -491,7 +514,8 @@ impl Inner {
             let parts = lock(&self.parts);
             let mut mem: Vec<Arc<Part>> = parts.iter().filter(|p| p.is_mem()).cloned().collect();
             mem.sort_by_key(|p| p.size_bytes);
-            pick_merge(&mem).unwrap_or_else(|| mem.into_iter().take(MAX_PARTS_PER_MERGE).collect())
+            pick_merge(&mem, MIN_MEM_MERGE_RATIO)
+                .unwrap_or_else(|| mem.into_iter().take(MAX_PARTS_PER_MERGE).collect())
         };
         let mut out = Items::new();
         let stop = AtomicBool::new(false);
@@ -579,7 +603,7 @@ impl Inner {
             if all {
                 files
             } else {
-                pick_merge(&files).unwrap_or_default()
+                pick_merge(&files, MIN_FILE_MERGE_RATIO).unwrap_or_default()
             }
         };
         if chosen.len() < 2 {
@@ -605,9 +629,9 @@ impl Inner {
 mod tests;
 
 /// Picks a window of size-sorted parts to merge: the one with the best ratio of total size to
-/// its largest part, if that ratio is at least 2 (each merge at least doubles the output size
-/// relative to any input, which bounds write amplification to O(log n)).
-fn pick_merge(sorted: &[Arc<Part>]) -> Option<Vec<Arc<Part>>> {
+/// its largest part, if that ratio is at least `min_ratio` (each merge multiplies the size of
+/// its largest input by that much, which bounds write amplification to log_min_ratio(n)).
+fn pick_merge(sorted: &[Arc<Part>], min_ratio: f64) -> Option<Vec<Arc<Part>>> {
     let mut best: Option<(f64, usize, usize)> = None;
     for start in 0..sorted.len() {
         let mut sum = 0u64;
@@ -625,7 +649,7 @@ fn pick_merge(sorted: &[Arc<Part>]) -> Option<Vec<Arc<Part>>> {
             let ratio = sum as f64 / size as f64;
             let better =
                 best.is_none_or(|(r, s, e)| ratio > r || (ratio == r && end - start > e - s));
-            if ratio >= 2.0 && better {
+            if ratio >= min_ratio && better {
                 best = Some((ratio, start, end));
             }
         }

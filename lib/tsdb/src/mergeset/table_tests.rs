@@ -204,7 +204,11 @@ fn merge_policy_picks_similar_sizes() {
         ))
     };
     let sorted = vec![p(10), p(10), p(10), p(1000)];
-    let got = pick_merge(&sorted).unwrap();
+    let got = pick_merge(&sorted, 2.0).unwrap();
     assert_eq!(got.len(), 3);
-    assert!(pick_merge(&[p(10), p(1000)]).is_none());
+    assert!(
+        pick_merge(&sorted, 4.0).is_none(),
+        "three equal parts do not make a 4x merge"
+    );
+    assert!(pick_merge(&[p(10), p(1000)], 2.0).is_none());
 }
