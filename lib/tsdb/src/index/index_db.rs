@@ -436,14 +436,18 @@ impl IndexDb {
             let r = rows[i];
             let key = series_key(r.tenant, r.name);
             let day = day_of(r.timestamp_ms);
+            // Every registration inserts into the filter under this lock, so "not in the
+            // filter" means no thread registered it: no need to look at the cache again.
+            let maybe_known = reg.filter.may_contain(key);
             let mut known = match batch.get(&key) {
                 Some(e) => Some(*e),
-                None => self.cache.peek(key),
+                None if maybe_known => self.cache.peek(key),
+                None => None,
             };
             let mut labels = None;
             if known.is_none() {
                 let ls = canonical_labels(r.name)?;
-                let id = if reg.filter.may_contain(key) {
+                let id = if maybe_known {
                     let s = search.get_or_insert_with(|| self.table.search());
                     self.lookup_name(s, r.tenant, r.name)?
                 } else {

@@ -317,7 +317,8 @@ struct Bloom {
 }
 
 const HASHES: u64 = 7;
-const FIRST_CAP: usize = 1 << 16;
+/// The first layer holds 1 Mi keys (2 MiB): up to there a probe is one cache miss.
+const FIRST_CAP: usize = 1 << 20;
 
 impl Bloom {
     fn new(cap: usize) -> Self {
