@@ -10,7 +10,7 @@ use xxhash_rust::xxh3::xxh3_64;
 
 use crate::clock::SharedClock;
 use crate::error::{Error, Result};
-use crate::mergeset::{self, Items, Table, TableSearch, TableStats};
+use crate::mergeset::{self, Table, TableSearch, TableStats};
 use crate::metric_name::{self, Label};
 use crate::tsid::{Tenant, Tsid};
 use crate::wal::FsyncMode;
@@ -428,7 +428,7 @@ impl IndexDb {
         // Opened only when needed: a batch of new series (the filter says so) reads nothing,
         // and opening a search makes pending items searchable (a small in-memory part).
         let mut search: Option<TableSearch> = None;
-        let mut items = Items::new();
+        let mut items = keys::ItemsByNs::default();
         let mut postings = std::mem::take(&mut reg.postings);
         let mut batch: FxHashMap<u128, Entry> = FxHashMap::default();
         let (mut created, mut found, mut days) = (0u64, 0u64, 0u64);
@@ -501,7 +501,7 @@ impl IndexDb {
         }
         postings.drain_into(&mut items);
         reg.postings = postings;
-        self.table.add(items)?;
+        self.table.add(items.take_sorted())?;
         for (key, e) in batch {
             self.cache.insert(key, e);
         }

@@ -291,20 +291,33 @@ impl PostingBatch {
     }
 
     /// Appends one item per (scope, label, value) (more past [`MAX_IDS_PER_POSTING_ITEM`]
-    /// ids) with the ids ascending, and empties the batch.
-    pub fn drain_into(&mut self, out: &mut Items) {
+    /// ids) with the ids ascending, in key order, and empties the batch.
+    pub fn drain_into(&mut self, out: &mut ItemsByNs) {
         self.entries.sort_unstable();
         self.entries.dedup();
+        // Where each group's ids start in `entries`.
+        let mut starts = vec![0u32; self.groups.len() + 1];
+        for &(g, _) in &self.entries {
+            starts[g as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let key = |g: u32| {
+            let (start, len) = self.groups[g as usize];
+            &self.arena[start as usize..(start + len) as usize]
+        };
+        let mut order: Vec<u32> = (0..self.groups.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
         let mut buf = Vec::new();
-        for run in self.entries.chunk_by(|a, b| a.0 == b.0) {
-            let (start, len) = self.groups[run[0].0 as usize];
-            let prefix = &self.arena[start as usize..(start + len) as usize];
+        for g in order {
+            let run = &self.entries[starts[g as usize] as usize..starts[g as usize + 1] as usize];
             for chunk in run.chunks(MAX_IDS_PER_POSTING_ITEM) {
                 buf.clear();
                 for (_, id) in chunk {
                     buf.extend_from_slice(&id.to_be_bytes());
                 }
-                out.push_parts(&[prefix, &buf]);
+                out.push_parts(&[key(g), &buf]);
             }
         }
         self.index.clear();
@@ -314,13 +327,53 @@ impl PostingBatch {
     }
 }
 
+/// Items of a registration batch kept apart by namespace, so that only the runs that need it
+/// are sorted and the result reaches the mergeset already in order.
+#[derive(Debug, Default)]
+pub struct ItemsByNs {
+    runs: [Items; 7],
+}
+
+impl ItemsByNs {
+    /// Appends an item built from parts (the first byte of the first part is its namespace).
+    pub fn push_parts(&mut self, parts: &[&[u8]]) {
+        let ns = parts
+            .iter()
+            .find_map(|p| p.first())
+            .map_or(0, |&b| usize::from(b).min(6));
+        self.runs[ns].push_parts(parts);
+    }
+
+    /// Appends an item.
+    pub fn push(&mut self, item: &[u8]) {
+        self.push_parts(&[item]);
+    }
+
+    /// All items, sorted and deduplicated, leaving the runs empty.
+    pub fn take_sorted(&mut self) -> Items {
+        let mut out = Items::new();
+        for run in &mut self.runs {
+            let run = std::mem::take(run);
+            let sorted = if run.is_strictly_sorted() {
+                run
+            } else {
+                run.sorted_dedup()
+            };
+            for item in sorted.iter() {
+                out.push(item);
+            }
+        }
+        out
+    }
+}
+
 /// Appends the items that register a new series (its name and id mappings) and adds its
 /// all-time postings to `postings`.
 pub fn series_items(
     tsid: &crate::tsid::Tsid,
     name_raw: &[u8],
     labels: &[Label<'_>],
-    out: &mut Items,
+    out: &mut ItemsByNs,
     postings: &mut PostingBatch,
 ) {
     let (t, id) = (tsid.tenant, tsid.metric_id);
@@ -339,7 +392,7 @@ pub fn day_items(
     t: Tenant,
     labels: &[Label<'_>],
     id: u64,
-    out: &mut Items,
+    out: &mut ItemsByNs,
     postings: &mut PostingBatch,
 ) {
     out.push(&date_id_key(day, t, Some(id)));
@@ -376,7 +429,7 @@ mod tests {
         assert_eq!(day_of(DAY_MS), 1);
         assert_eq!(day_of(-5), 0);
         let t = Tenant::new(1, 2);
-        let mut items = Items::new();
+        let mut by_ns = ItemsByNs::default();
         let labels = [
             Label {
                 name: "__name__",
@@ -388,9 +441,10 @@ mod tests {
             },
         ];
         let mut postings = PostingBatch::default();
-        day_items(7, t, &labels, 42, &mut items, &mut postings);
-        postings.drain_into(&mut items);
-        items = items.sorted_dedup();
+        day_items(7, t, &labels, 42, &mut by_ns, &mut postings);
+        postings.drain_into(&mut by_ns);
+        let items = by_ns.take_sorted();
+        assert!(items.is_strictly_sorted());
         assert_eq!(items.len(), 3);
         assert_eq!(items.get(0), date_id_key(7, t, Some(42)).as_slice());
         let p = items.get(2);
@@ -399,7 +453,6 @@ mod tests {
         assert_eq!(posting_ids(p, n).collect::<Vec<_>>(), vec![42]);
         assert_eq!(trailing_id(&42u64.to_be_bytes()), Some(42));
         assert_eq!(trailing_id(b"short"), None);
-        let mut items = Items::new();
         let tsid = |metric_id| crate::tsid::Tsid {
             tenant: t,
             metric_group_id: 3,
@@ -407,18 +460,20 @@ mod tests {
             instance_id: 5,
             metric_id,
         };
-        series_items(&tsid(9), b"raw", &labels, &mut items, &mut postings);
-        series_items(&tsid(10), b"raw2", &labels, &mut items, &mut postings);
-        postings.drain_into(&mut items);
+        series_items(&tsid(10), b"raw2", &labels, &mut by_ns, &mut postings);
+        series_items(&tsid(9), b"raw", &labels, &mut by_ns, &mut postings);
+        postings.drain_into(&mut by_ns);
+        let items = by_ns.take_sorted();
+        assert!(items.is_strictly_sorted());
         // Three id/name items each, and one posting item per label holding both ids.
         assert_eq!(items.len(), 8);
-        assert_eq!(parse_id_to_tsid(items.get(3)), Some(tsid(10)));
-        let p = items.get(7);
+        assert_eq!(parse_name_to_id(items.get(0)), Some((t, &b"raw"[..], 9)));
+        assert_eq!(parse_name_to_id(&items.get(0)[..12]), None);
+        let p = items.get(5);
         assert_eq!(
             posting_ids(p, p.len() - 16).collect::<Vec<_>>(),
             vec![9, 10]
         );
-        assert_eq!(parse_name_to_id(items.get(1)), Some((t, &b"raw"[..], 9)));
-        assert_eq!(parse_name_to_id(&items.get(1)[..12]), None);
+        assert_eq!(parse_id_to_tsid(items.get(7)), Some(tsid(10)));
     }
 }

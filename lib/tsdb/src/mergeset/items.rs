@@ -95,6 +95,11 @@ impl Items {
         (1..self.len()).all(|i| self.get(i - 1) <= self.get(i))
     }
 
+    /// Whether the items are in strictly increasing byte order (sorted, no duplicates).
+    pub fn is_strictly_sorted(&self) -> bool {
+        (1..self.len()).all(|i| self.get(i - 1) < self.get(i))
+    }
+
     /// Returns the items sorted bytewise with duplicates removed.
     pub fn sorted_dedup(&self) -> Items {
         let mut idx: Vec<u32> = (0..self.len() as u32).collect();

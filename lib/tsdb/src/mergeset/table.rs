@@ -113,6 +113,25 @@ pub struct TableStats {
 
 type PartList = Arc<Vec<Arc<Part>>>;
 
+/// A wake-up flag for one background thread.
+#[derive(Default)]
+struct Signal {
+    flag: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl Signal {
+    fn raise(&self) {
+        *lock(&self.flag) = true;
+        self.cv.notify_all();
+    }
+
+    #[cfg(test)]
+    fn is_raised(&self) -> bool {
+        *lock(&self.flag)
+    }
+}
+
 #[derive(Default)]
 struct Pending {
     runs: Vec<Items>,
@@ -124,16 +143,20 @@ impl Pending {
     fn take_sorted(&mut self) -> Items {
         self.items = 0;
         let mut runs = std::mem::take(&mut self.runs);
-        if runs.len() == 1 {
+        if runs.len() <= 1 {
             return runs.pop().unwrap_or_default();
         }
-        let mut all = Items::new();
-        for run in &runs {
-            for item in run.iter() {
-                all.push(item);
-            }
+        // A k-way merge of the sorted runs: n log k comparisons instead of a sort's n log n.
+        let parts: Vec<Arc<Part>> = runs
+            .into_iter()
+            .map(|r| Arc::new(Part::mem(0, r)))
+            .collect();
+        let mut out = Items::new();
+        let never = AtomicBool::new(false);
+        match merge_parts(&parts, None, &never, &mut out) {
+            Ok(_) => out,
+            Err(e) => panic!("internal invariant: merging in-memory runs cannot fail: {e}"),
         }
-        all.sorted_dedup()
     }
 }
 
@@ -156,7 +179,12 @@ struct Inner {
     next_part_id: AtomicU64,
     cache: Arc<BlockCache>,
     stop: AtomicBool,
-    wake: (Mutex<bool>, Condvar),
+    /// Wakes the flush thread (in-memory parts over budget).
+    wake_flush: Signal,
+    /// Wakes the file-merge thread (a new file part).
+    wake_merge: Signal,
+    /// Wakes the in-memory merge thread (too many in-memory parts).
+    wake_mem: Signal,
     flushes: AtomicU64,
     merges: AtomicU64,
     background_errors: AtomicU64,
@@ -257,7 +285,9 @@ impl Table {
             manifest: Mutex::new(()),
             next_part_id: AtomicU64::new(max_id + 1),
             stop: AtomicBool::new(false),
-            wake: (Mutex::new(false), Condvar::new()),
+            wake_flush: Signal::default(),
+            wake_merge: Signal::default(),
+            wake_mem: Signal::default(),
             flushes: AtomicU64::new(0),
             merges: AtomicU64::new(0),
             background_errors: AtomicU64::new(0),
@@ -281,7 +311,7 @@ impl Table {
         let mut threads = lock(&self.threads);
         let inner = Arc::clone(&self.inner);
         threads.push(std::thread::spawn(move || {
-            while inner.sleep(inner.config.flush_interval) {
+            while inner.sleep(&inner.wake_flush, inner.config.flush_interval) {
                 if inner.flush().is_err() {
                     inner.background_errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -289,7 +319,13 @@ impl Table {
         }));
         let inner = Arc::clone(&self.inner);
         threads.push(std::thread::spawn(move || {
-            while inner.sleep(Duration::from_millis(500)) {
+            while inner.sleep(&inner.wake_mem, Duration::from_secs(1)) {
+                inner.merge_mem_parts();
+            }
+        }));
+        let inner = Arc::clone(&self.inner);
+        threads.push(std::thread::spawn(move || {
+            while inner.sleep(&inner.wake_merge, Duration::from_millis(500)) {
                 loop {
                     match inner.merge_file_parts_once(false) {
                         Ok(true) if !inner.stop.load(Ordering::Relaxed) => continue,
@@ -324,7 +360,11 @@ impl Table {
                 big.len()
             )));
         }
-        let sorted = items.sorted_dedup();
+        let sorted = if items.is_strictly_sorted() {
+            items
+        } else {
+            items.sorted_dedup()
+        };
         let mut record = Vec::with_capacity(sorted.data_len() + 8);
         crate::encoding::varint::put_uvarint(&mut record, sorted.len() as u64);
         item_block::encode_plain(&sorted, 0..sorted.len(), &mut record);
@@ -394,10 +434,12 @@ impl Table {
 
     fn stop_threads(&self) {
         self.inner.stop.store(true, Ordering::Release);
-        {
-            let (m, cv) = &self.inner.wake;
-            *lock(m) = true;
-            cv.notify_all();
+        for s in [
+            &self.inner.wake_flush,
+            &self.inner.wake_merge,
+            &self.inner.wake_mem,
+        ] {
+            s.raise();
         }
         for t in lock(&self.threads).drain(..) {
             let _ = t.join();
@@ -449,12 +491,12 @@ fn decode_wal_record(rec: &[u8], out: &mut Items) -> std::result::Result<(), Str
 }
 
 impl Inner {
-    /// Waits for `d` or a wake-up; false once the table stops.
-    fn sleep(&self, d: Duration) -> bool {
-        let (m, cv) = &self.wake;
-        let mut woken = lock(m);
+    /// Waits for `d` or a raise of `signal`; false once the table stops.
+    fn sleep(&self, signal: &Signal, d: Duration) -> bool {
+        let mut woken = lock(&signal.flag);
         if !*woken && !self.stop.load(Ordering::Acquire) {
-            woken = cv
+            woken = signal
+                .cv
                 .wait_timeout(woken, d)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
@@ -500,13 +542,20 @@ impl Inner {
             mem.fold((0, 0), |(c, b), p| (c + 1, b + p.size_bytes as usize))
         };
         if bytes > self.config.max_mem_parts_bytes {
-            let (m, cv) = &self.wake;
-            *lock(m) = true;
-            cv.notify_all();
+            self.wake_flush.raise();
         }
         if count <= MAX_MEM_PARTS {
             return;
         }
+        if self.config.background {
+            self.wake_mem.raise();
+        } else {
+            self.merge_mem_parts();
+        }
+    }
+
+    /// Merges the smallest in-memory parts, unless a flush or another merge has them.
+    fn merge_mem_parts(&self) {
         let Ok(_m) = self.mem_merge.try_lock() else {
             return; // another thread merges or flushes them
         };
@@ -586,9 +635,7 @@ impl Inner {
             self.flushes.fetch_add(1, Ordering::Relaxed);
         }
         self.wal.remove_segments_before(segment)?;
-        let (m, cv) = &self.wake;
-        *lock(m) = true;
-        cv.notify_all();
+        self.wake_merge.raise();
         Ok(())
     }
 

@@ -212,3 +212,18 @@ fn merge_policy_picks_similar_sizes() {
     );
     assert!(pick_merge(&[p(10), p(1000)], 2.0).is_none());
 }
+
+/// Regression: flush() woke every background thread through one shared flag, so the flush
+/// thread could wake itself after each flush and spin, rotating (and fsyncing) the WAL.
+#[test]
+fn regression_a_flush_does_not_wake_the_flush_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Table::open(dir.path(), cfg()).unwrap();
+    t.add_items(&[b"a"]).unwrap();
+    t.flush().unwrap();
+    assert!(!t.inner.wake_flush.is_raised());
+    assert!(
+        t.inner.wake_merge.is_raised(),
+        "a new file part wakes the merge thread"
+    );
+}
