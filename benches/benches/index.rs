@@ -298,6 +298,16 @@ fn big() -> &'static Big {
     })
 }
 
+/// Prints a line once per process (criterion calls a benchmark's closure once per sample).
+fn print_once(line: String) {
+    static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
+    if !seen.contains(&line) {
+        eprintln!("{line}");
+        seen.push(line);
+    }
+}
+
 /// Rows of the hot-path sample: every 10th host of the 1 M index.
 fn sample_rows() -> u64 {
     (HOSTS_1M.div_ceil(10) * template().len()) as u64
@@ -396,7 +406,7 @@ pub fn matchers_at_1m(c: &mut Criterion) {
                 .search_tsids(TENANT, ms, hour, usize::MAX)
                 .expect("search")
                 .len();
-            eprintln!("index/search_1m/{label}: {n} series");
+            print_once(format!("index/search_1m/{label}: {n} series"));
             bn.iter(|| {
                 black_box(
                     b.idx
@@ -414,7 +424,7 @@ pub fn matchers_at_1m(c: &mut Criterion) {
                 .label_values(TENANT, label, &[], hour, usize::MAX)
                 .expect("values")
                 .len();
-            eprintln!("index/search_1m/label_values_{label}: {n} values");
+            print_once(format!("index/search_1m/label_values_{label}: {n} values"));
             bn.iter(|| {
                 black_box(
                     b.idx
@@ -435,12 +445,12 @@ pub fn ram_per_series(c: &mut Criterion) {
     g.bench_function("stats", |bn| {
         let b = big();
         let st = b.idx.stats();
-        eprintln!(
+        print_once(format!(
             "index/ram: caches and filter {} B for {} series = {:.0} B/series",
             st.cache_bytes,
             st.series,
             st.cache_bytes as f64 / st.series as f64
-        );
+        ));
         bn.iter(|| black_box(b.idx.stats()))
     });
     g.finish();

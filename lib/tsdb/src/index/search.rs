@@ -199,6 +199,7 @@ impl IndexDb {
                 put_escaped_prefix(&mut key, prefix);
                 s.seek(&key)?;
                 let mut last: Option<(Vec<u8>, bool)> = None;
+                let mut skip_to: Vec<u8> = Vec::new();
                 while let Some(item) = s.next_with_prefix(&key)? {
                     let Some((value, n)) = take_escaped(&item[name_len..]) else {
                         return Err(Error::corruption(
@@ -217,6 +218,13 @@ impl IndexDb {
                     };
                     if selected {
                         out.extend(posting_ids(item, name_len + n));
+                    } else {
+                        // Past every item of this value (its escaped form then 01 instead of
+                        // the 00 terminator) without reading their ids.
+                        skip_to.clear();
+                        skip_to.extend_from_slice(&item[..name_len + n - 1]);
+                        skip_to.push(1);
+                        s.seek(&skip_to)?;
                     }
                 }
             }
