@@ -1,6 +1,7 @@
 //! Integration tests of the series index: a model-based property test, a crash test that
 //! kills a registering child process, and restart behaviour.
 
+mod compat;
 mod crash;
 mod model;
 mod restart;
