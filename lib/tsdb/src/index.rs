@@ -14,6 +14,15 @@
 //! | [`index_db`] | how are series registered, and the index opened and closed? |
 //! | [`search`] | how are matchers resolved to series and labels? |
 //! | [`status`] | what is behind `/api/v1/status/tsdb`? |
+//!
+//! ## Using it from the storage
+//! Per insert batch: [`IndexDb::get_or_create_tsids`] first (it appends new series to the
+//! index's own WAL before it returns, so every Tsid it hands out survives a crash), then the
+//! data WAL append of `(Tsid, timestamp, value)` rows, then the in-memory buffers. The index
+//! flushes and trims its WAL on its own schedule; nothing ties it to the data WAL. Queries call
+//! [`IndexDb::search_tsids`] with the query's time range and read the data of those Tsids
+//! only (deleted series are already left out). Data merges hold [`IndexDb::deleted_ids`] and
+//! drop rows whose `metric_id` it contains.
 
 pub mod deletes;
 pub mod id_set;
