@@ -139,14 +139,12 @@ struct Pending {
 }
 
 impl Pending {
-    /// The runs, each sorted and duplicate-free; merged into one when there are more than
-    /// [`MAX_MEM_PARTS`] of them (otherwise the background merges combine them, off the
-    /// caller's thread).
-    fn take_runs(&mut self) -> Vec<Items> {
+    /// The runs as one sorted, duplicate-free run: free when there is one run.
+    fn take_sorted(&mut self) -> Items {
         self.items = 0;
-        let runs = std::mem::take(&mut self.runs);
-        if runs.len() <= MAX_MEM_PARTS {
-            return runs;
+        let mut runs = std::mem::take(&mut self.runs);
+        if runs.len() <= 1 {
+            return runs.pop().unwrap_or_default();
         }
         // A k-way merge of the sorted runs: n log k comparisons instead of a sort's n log n.
         let parts: Vec<Arc<Part>> = runs
@@ -156,7 +154,7 @@ impl Pending {
         let mut out = Items::new();
         let never = AtomicBool::new(false);
         match merge_parts(&parts, None, &never, &mut out) {
-            Ok(_) => vec![out],
+            Ok(_) => out,
             Err(e) => panic!("internal invariant: merging in-memory runs cannot fail: {e}"),
         }
     }
@@ -508,26 +506,14 @@ impl Inner {
     }
 
     fn add_mem_part(&self, items: Items) {
-        self.add_mem_parts(vec![items]);
-    }
-
-    fn add_mem_parts(&self, runs: Vec<Items>) {
-        let new: Vec<Arc<Part>> = runs
-            .into_iter()
-            .filter(|r| !r.is_empty())
-            .map(|r| {
-                Arc::new(Part::mem(
-                    self.next_part_id.fetch_add(1, Ordering::Relaxed),
-                    r,
-                ))
-            })
-            .collect();
-        if new.is_empty() {
+        if items.is_empty() {
             return;
         }
+        let id = self.next_part_id.fetch_add(1, Ordering::Relaxed);
+        let part = Arc::new(Part::mem(id, items));
         let mut parts = lock(&self.parts);
         let mut list = Vec::clone(&parts);
-        list.extend(new);
+        list.push(part);
         *parts = Arc::new(list);
     }
 
@@ -545,8 +531,8 @@ impl Inner {
 
     /// Like `seal_pending`, for a caller that holds the gate.
     fn seal_pending_locked(&self) {
-        let runs = lock(&self.pending).take_runs();
-        self.add_mem_parts(runs);
+        let items = lock(&self.pending).take_sorted();
+        self.add_mem_part(items);
     }
 
     fn maybe_merge_mem_parts(&self) {
