@@ -37,8 +37,9 @@ pub const MAX_NAME_LEN: usize = 16 << 10;
 pub struct IndexConfig {
     /// What a returned registration survives. Default: a process crash.
     pub fsync: FsyncMode,
-    /// Entries of the hot-path cache; set it above the number of active series. Default 4 Mi
-    /// (about 250 MiB when full).
+    /// Entries of the hot-path cache; set it above the number of active series. Default 4 Mi.
+    /// Each entry is a 48-byte slot in a table kept between 3/8 and 3/4 full: 64 to 128 bytes
+    /// per cached series, about 400 MiB when full (103 B per series measured at 1 M series).
     pub tsid_cache_entries: usize,
     /// Time ranges touching more days than this use the all-time postings. Default 40.
     pub max_days_per_search: u32,

@@ -24,8 +24,6 @@ use super::{INDEX_FILE, ITEMS_FILE, METAINDEX_FILE};
 
 /// First bytes of `metaindex.bin`; the last two digits are the format version.
 pub const PART_MAGIC: &[u8; 8] = b"TSDBMS01";
-/// Data blocks are cut once their plain (prefix-compressed) form reaches this many bytes.
-pub const MAX_BLOCK_PLAIN_LEN: usize = 32 << 10;
 /// Data block headers per index block.
 pub const HEADERS_PER_INDEX_BLOCK: usize = 128;
 /// Limits that keep a corrupt length from driving an allocation.
