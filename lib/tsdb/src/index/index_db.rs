@@ -401,7 +401,8 @@ impl IndexDb {
     }
 
     /// The batch form of [`IndexDb::get_or_create_tsid`]: fills `out` with one Tsid per row.
-    /// New series of the batch share one WAL record and one index search.
+    /// New series of the batch share one WAL record and at most one index search. Fails on
+    /// the first row whose name is not canonical, registering none of the batch's new series.
     pub fn get_or_create_tsids(&self, rows: &[Row<'_>], out: &mut Vec<Tsid>) -> Result<()> {
         self.check_open()?;
         out.clear();
