@@ -37,7 +37,7 @@ impl TimeRange {
 }
 
 impl IndexDb {
-    fn scopes(&self, r: TimeRange) -> Result<Vec<Scope>> {
+    pub(super) fn scopes(&self, r: TimeRange) -> Result<Vec<Scope>> {
         if r.end_ms < r.start_ms {
             return Err(Error::InvalidArgument(format!(
                 "time range ends ({}) before it starts ({})",

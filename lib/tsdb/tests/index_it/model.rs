@@ -244,12 +244,9 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
                 all.len()
             );
         }
-        // Status for day 1 and all time.
-        for (day, days) in [
-            (Some((T0 / DAY + 1) as u32), Some(&[1i64][..])),
-            (None, None),
-        ] {
-            let st = idx.status(tenant, day, usize::MAX).expect("status");
+        // Status for every range: one day, several days, all time.
+        for (days, range) in RANGES {
+            let st = idx.status(tenant, range, usize::MAX).expect("status");
             let live = model.select(tenant, &[], days).expect("all");
             prop_assert_eq!(st.total_series, live.len() as u64);
             let mut by_metric: HashMap<String, u64> = HashMap::new();
@@ -264,7 +261,20 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
             prop_assert_eq!(got, by_metric);
             let got: HashMap<String, u64> =
                 st.series_count_by_label_value_pair.into_iter().collect();
-            prop_assert_eq!(got, pairs);
+            prop_assert_eq!(got, pairs.clone());
+            prop_assert_eq!(st.total_label_value_pairs, pairs.len() as u64);
+            let mut by_name: HashMap<String, u64> = HashMap::new();
+            let mut values: HashMap<String, u64> = HashMap::new();
+            for (pair, n) in &pairs {
+                let (l, _) = pair.split_once('=').expect("name=value");
+                *by_name.entry(l.to_owned()).or_default() += n;
+                *values.entry(l.to_owned()).or_default() += 1;
+            }
+            let got: HashMap<String, u64> = st.series_count_by_label_name.into_iter().collect();
+            prop_assert_eq!(got, by_name);
+            let got: HashMap<String, u64> =
+                st.label_value_count_by_label_name.into_iter().collect();
+            prop_assert_eq!(got, values);
         }
     }
     Ok(())
