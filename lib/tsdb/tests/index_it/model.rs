@@ -377,7 +377,11 @@ fn run(ops: Vec<Op>, selectors: Vec<Vec<usize>>, check_names: bool) -> Result<()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases by default; `PROPTEST_CASES=1000` for a longer hunt.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(48),
+        ..ProptestConfig::default()
+    })]
     #[test]
     fn every_api_equals_a_brute_force_filter(
         ops in proptest::collection::vec(op(), 1..60),
