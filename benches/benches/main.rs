@@ -2,6 +2,7 @@
 
 use criterion::{criterion_group, criterion_main};
 
+mod index;
 mod ingest;
 mod promql;
 mod tsdb;
@@ -12,4 +13,9 @@ criterion_group! {
     config = criterion::Criterion::default().with_measurement(ingest::ThreadCpuTime::default());
     targets = ingest::benches
 }
-criterion_main!(benches, ingest_benches);
+criterion_group! {
+    name = index_benches;
+    config = index::config();
+    targets = index::register_new_series, index::known_series, index::matchers_at_1m, index::ram_per_series
+}
+criterion_main!(benches, ingest_benches, index_benches);

@@ -32,6 +32,16 @@ pub enum Error {
     /// The caller passed something the engine cannot take.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A request went over a configured limit.
+    #[error("{what}: over the limit of {limit} set by {setting}")]
+    LimitExceeded {
+        /// What went over, with the count, e.g. `"the selector {job=\"a\"} matches 1234 series"`.
+        what: String,
+        /// The limit.
+        limit: u64,
+        /// The parameter or flag that sets it, e.g. `"max_series"`.
+        setting: &'static str,
+    },
     /// The storage was closed, or is closing, and takes no more calls.
     #[error("storage is closed")]
     Closed,
