@@ -11,7 +11,11 @@ use tokio::sync::watch;
 
 /// Flags of the local cluster.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "vmcluster", version, about = "Runs a local cluster: storage nodes, vminsert and vmselect in one process")]
+#[command(
+    name = "vmcluster",
+    version,
+    about = "Runs a local cluster: storage nodes, vminsert and vmselect in one process"
+)]
 pub struct LocalConfig {
     /// Folder for all data; storage node i keeps its data in `<dataPath>/vmstorage-<i>`.
     #[arg(long = "dataPath", default_value = "data")]
@@ -56,7 +60,10 @@ impl LocalConfig {
     /// The URLs of this cluster.
     pub fn urls(&self) -> Urls {
         Urls {
-            remote_write: format!("http://{}/insert/0/prometheus/api/v1/write", self.vminsert_addr),
+            remote_write: format!(
+                "http://{}/insert/0/prometheus/api/v1/write",
+                self.vminsert_addr
+            ),
             grafana: format!("http://{}/select/0/prometheus", self.vmselect_addr),
         }
     }
@@ -64,8 +71,14 @@ impl LocalConfig {
 
 /// Runs the local cluster until `stop` resolves; then stops vminsert and vmselect first and the
 /// storage nodes last, so every accepted row is flushed.
-pub async fn run(config: LocalConfig, stop: impl std::future::Future<Output = ()> + Send) -> anyhow::Result<()> {
-    anyhow::ensure!(config.storage_nodes >= 1, "-storageNodes must be at least 1");
+pub async fn run(
+    config: LocalConfig,
+    stop: impl std::future::Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        config.storage_nodes >= 1,
+        "-storageNodes must be at least 1"
+    );
     anyhow::ensure!(
         (1..=config.storage_nodes).contains(&config.replication_factor),
         "-replicationFactor must be between 1 and -storageNodes={}",
@@ -82,7 +95,10 @@ pub async fn run(config: LocalConfig, stop: impl std::future::Future<Output = ()
         let (ins, sel) = (8400 + off, 8401 + off);
         let args = vec![
             "vmstorage".to_string(),
-            format!("--storageDataPath={}", config.data_path.join(format!("vmstorage-{i}")).display()),
+            format!(
+                "--storageDataPath={}",
+                config.data_path.join(format!("vmstorage-{i}")).display()
+            ),
             format!("--httpListenAddr={host}:{http}"),
             format!("--vminsertAddr={host}:{ins}"),
             format!("--vmselectAddr={host}:{sel}"),

@@ -3,13 +3,24 @@
 use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
-    let config = vmcluster::LocalConfig::parse_from(service::flags::normalize_args(std::env::args()));
+    let config =
+        vmcluster::LocalConfig::parse_from(service::flags::normalize_args(std::env::args()));
     let urls = config.urls();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    println!("Starting a local cluster: {} storage nodes, -replicationFactor={}, data in {}", config.storage_nodes, config.replication_factor, config.data_path.display());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    println!(
+        "Starting a local cluster: {} storage nodes, -replicationFactor={}, data in {}",
+        config.storage_nodes,
+        config.replication_factor,
+        config.data_path.display()
+    );
     println!();
     println!("  Prometheus remote_write URL:   {}", urls.remote_write);
-    println!("  Grafana data source URL:       {}   (type: Prometheus)", urls.grafana);
+    println!(
+        "  Grafana data source URL:       {}   (type: Prometheus)",
+        urls.grafana
+    );
     println!();
     println!("Press Ctrl-C to stop.");
     runtime.block_on(vmcluster::run(config, async {

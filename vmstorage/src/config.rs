@@ -12,7 +12,11 @@ use service::flags::{parse_bytes, parse_duration, parse_listen_addr, parse_reten
 #[command(name = "vmstorage", version, about, long_about = None)]
 pub struct Config {
     /// Directory with all the data: series index, data parts, WAL, snapshots.
-    #[arg(long = "storageDataPath", env = "VM_STORAGE_DATA_PATH", default_value = "vmstorage-data")]
+    #[arg(
+        long = "storageDataPath",
+        env = "VM_STORAGE_DATA_PATH",
+        default_value = "vmstorage-data"
+    )]
     pub storage_data_path: PathBuf,
 
     /// How long data is kept: a number of months (`1`), or a duration with a unit (`30d`,
@@ -50,11 +54,19 @@ pub struct Config {
 
     /// Fsync the WAL before acknowledging a batch (group-committed), so that acknowledged rows
     /// survive a power loss. Without it they survive a crash or kill of the process.
-    #[arg(long = "storage.walFsync", env = "VM_STORAGE_WAL_FSYNC", default_value_t = false)]
+    #[arg(
+        long = "storage.walFsync",
+        env = "VM_STORAGE_WAL_FSYNC",
+        default_value_t = false
+    )]
     pub wal_fsync: bool,
 
     /// The most series one search may select; more fails the query with a message naming this flag.
-    #[arg(long = "search.maxUniqueTimeseries", env = "VM_SEARCH_MAX_UNIQUE_TIMESERIES", default_value_t = 300_000)]
+    #[arg(
+        long = "search.maxUniqueTimeseries",
+        env = "VM_SEARCH_MAX_UNIQUE_TIMESERIES",
+        default_value_t = 300_000
+    )]
     pub max_unique_timeseries: u64,
 
     /// Time a search may take unless vmselect asks for less.

@@ -43,33 +43,76 @@ impl Api {
                     text(StatusCode::OK, "OK")
                 }
             }
-            "/metrics" => http::with_type(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", self.metrics.render()),
+            "/metrics" => http::with_type(
+                StatusCode::OK,
+                "text/plain; version=0.0.4; charset=utf-8",
+                self.metrics.render(),
+            ),
             "/snapshot/create" => {
                 let s = Arc::clone(&self.storage);
                 match tokio::task::spawn_blocking(move || s.create_snapshot()).await {
-                    Ok(Ok(name)) => json(StatusCode::OK, status_json("ok", &format!(",\"snapshot\":{}", serde_json::Value::String(name)))),
-                    Ok(Err(e)) => json(StatusCode::INTERNAL_SERVER_ERROR, status_json("error", &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())))),
-                    Err(_) => json(StatusCode::INTERNAL_SERVER_ERROR, status_json("error", ",\"msg\":\"snapshot panicked\"")),
+                    Ok(Ok(name)) => json(
+                        StatusCode::OK,
+                        status_json(
+                            "ok",
+                            &format!(",\"snapshot\":{}", serde_json::Value::String(name)),
+                        ),
+                    ),
+                    Ok(Err(e)) => json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        status_json(
+                            "error",
+                            &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())),
+                        ),
+                    ),
+                    Err(_) => json(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        status_json("error", ",\"msg\":\"snapshot panicked\""),
+                    ),
                 }
             }
             "/snapshot/list" => match self.storage.list_snapshots() {
-                Ok(names) => json(StatusCode::OK, format!("{{\"status\":\"ok\",\"snapshots\":{}}}", serde_json::json!(names))),
-                Err(e) => json(StatusCode::INTERNAL_SERVER_ERROR, status_json("error", &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())))),
+                Ok(names) => json(
+                    StatusCode::OK,
+                    format!(
+                        "{{\"status\":\"ok\",\"snapshots\":{}}}",
+                        serde_json::json!(names)
+                    ),
+                ),
+                Err(e) => json(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    status_json(
+                        "error",
+                        &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())),
+                    ),
+                ),
             },
             "/snapshot/delete" => {
                 let Some(name) = params.get("snapshot") else {
-                    return json(StatusCode::BAD_REQUEST, status_json("error", ",\"msg\":\"missing parameter snapshot\""));
+                    return json(
+                        StatusCode::BAD_REQUEST,
+                        status_json("error", ",\"msg\":\"missing parameter snapshot\""),
+                    );
                 };
                 match self.storage.delete_snapshot(name) {
                     Ok(()) => json(StatusCode::OK, status_json("ok", "")),
-                    Err(e) => json(StatusCode::BAD_REQUEST, status_json("error", &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())))),
+                    Err(e) => json(
+                        StatusCode::BAD_REQUEST,
+                        status_json(
+                            "error",
+                            &format!(",\"msg\":{}", serde_json::Value::String(e.to_string())),
+                        ),
+                    ),
                 }
             }
             "/internal/force_flush" => {
                 let s = Arc::clone(&self.storage);
                 match tokio::task::spawn_blocking(move || s.force_flush()).await {
                     Ok(Ok(())) => text(StatusCode::OK, "OK"),
-                    Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot flush: {e}\n")),
+                    Ok(Err(e)) => text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot flush: {e}\n"),
+                    ),
                     Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "flush panicked\n"),
                 }
             }
@@ -77,12 +120,21 @@ impl Api {
                 let s = Arc::clone(&self.storage);
                 match tokio::task::spawn_blocking(move || s.force_merge()).await {
                     Ok(Ok(())) => text(StatusCode::OK, "OK"),
-                    Ok(Err(e)) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("cannot merge: {e}\n")),
+                    Ok(Err(e)) => text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("cannot merge: {e}\n"),
+                    ),
                     Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "merge panicked\n"),
                 }
             }
-            "/" => text(StatusCode::OK, format!("vmstorage for {}\n", self.data_path.display())),
-            _ => text(StatusCode::NOT_FOUND, format!("unsupported path {path:?}\n")),
+            "/" => text(
+                StatusCode::OK,
+                format!("vmstorage for {}\n", self.data_path.display()),
+            ),
+            _ => text(
+                StatusCode::NOT_FOUND,
+                format!("unsupported path {path:?}\n"),
+            ),
         }
     }
 }

@@ -25,21 +25,32 @@ pub use config::Config;
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
     let metrics = Registry::new();
     service::process::register_process_metrics(&metrics);
-    let storage_config = StorageConfig {
-        retention_ms: config.retention_period.as_millis() as i64,
-        dedup_interval_ms: config.dedup_min_scrape_interval.as_millis() as i64,
-        flush_interval: config.flush_interval,
-        fsync: if config.wal_fsync { tsdb::FsyncMode::PowerLoss } else { tsdb::FsyncMode::ProcessCrash },
-        ..StorageConfig::default()
+    let mut storage_config = StorageConfig::default();
+    storage_config.table.retention_ms = config.retention_period.as_millis() as i64;
+    storage_config.table.dedup_interval_ms = config.dedup_min_scrape_interval.as_millis() as i64;
+    storage_config.table.flush_interval = config.flush_interval;
+    storage_config.table.fsync = if config.wal_fsync {
+        tsdb::FsyncMode::PowerLoss
+    } else {
+        tsdb::FsyncMode::ProcessCrash
     };
     let path = config.storage_data_path.clone();
     let storage = tokio::task::spawn_blocking(move || Storage::open(&path, storage_config))
         .await
         .context("storage open panicked")?
-        .with_context(|| format!("cannot open storage at -storageDataPath={}", config.storage_data_path.display()))?;
+        .with_context(|| {
+            format!(
+                "cannot open storage at -storageDataPath={}",
+                config.storage_data_path.display()
+            )
+        })?;
     let storage = Arc::new(storage);
     register_storage_metrics(&metrics, &storage);
-    let node = Arc::new(rpc_services::Node::new(Arc::clone(&storage), config.max_unique_timeseries, &metrics));
+    let node = Arc::new(rpc_services::Node::new(
+        Arc::clone(&storage),
+        config.max_unique_timeseries,
+        &metrics,
+    ));
 
     let insert_listener = tokio::net::TcpListener::bind(config.vminsert_addr)
         .await
@@ -49,32 +60,71 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyho
         .with_context(|| format!("cannot listen on -vmselectAddr={}", config.vmselect_addr))?;
     let http_listener = tokio::net::TcpListener::bind(config.http_listen_addr)
         .await
-        .with_context(|| format!("cannot listen on -httpListenAddr={}", config.http_listen_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot listen on -httpListenAddr={}",
+                config.http_listen_addr
+            )
+        })?;
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let server_config = ServerConfig { max_timeout: config.max_query_duration.max(Duration::from_secs(1)), ..ServerConfig::default() };
+    let server_config = ServerConfig {
+        max_timeout: config.max_query_duration.max(Duration::from_secs(1)),
+        ..ServerConfig::default()
+    };
     let insert_stats = Arc::new(ServerStats::default());
     let select_stats = Arc::new(ServerStats::default());
     register_server_metrics(&metrics, "vminsert", &insert_stats);
     register_server_metrics(&metrics, "vmselect", &select_stats);
-    let inserts = tokio::spawn(serve_insert(insert_listener, node.clone(), server_config.clone(), insert_stats, stop_rx.clone()));
-    let selects = tokio::spawn(serve_select(select_listener, node.clone(), server_config, select_stats, stop_rx.clone()));
-    let disk_watch = tokio::spawn(watch_free_disk(Arc::clone(&node), config.storage_data_path.clone(), config.min_free_disk_space_bytes, stop_rx.clone()));
+    let inserts = tokio::spawn(serve_insert(
+        insert_listener,
+        node.clone(),
+        server_config.clone(),
+        insert_stats,
+        stop_rx.clone(),
+    ));
+    let selects = tokio::spawn(serve_select(
+        select_listener,
+        node.clone(),
+        server_config,
+        select_stats,
+        stop_rx.clone(),
+    ));
+    let disk_watch = tokio::spawn(watch_free_disk(
+        Arc::clone(&node),
+        config.storage_data_path.clone(),
+        config.min_free_disk_space_bytes,
+        stop_rx.clone(),
+    ));
 
     service::info!(
         "vmstorage serving -storageDataPath={} on http {}, vminsert {}, vmselect {}",
         config.storage_data_path.display(),
-        http_listener.local_addr().map_or_else(|_| config.http_listen_addr.to_string(), |a| a.to_string()),
+        http_listener
+            .local_addr()
+            .map_or_else(|_| config.http_listen_addr.to_string(), |a| a.to_string()),
         config.vminsert_addr,
         config.vmselect_addr
     );
-    let api = Arc::new(http::Api { storage: Arc::clone(&storage), node: Arc::clone(&node), metrics: metrics.clone(), data_path: config.storage_data_path.clone() });
+    let api = Arc::new(http::Api {
+        storage: Arc::clone(&storage),
+        node: Arc::clone(&node),
+        metrics: metrics.clone(),
+        data_path: config.storage_data_path.clone(),
+    });
     let handler: service::http::Handler = Arc::new(move |req| {
         let api = Arc::clone(&api);
         Box::pin(async move { api.handle(req).await })
     });
     let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(service::http::serve(http_listener, handler, async move { let _ = http_stop_rx.await; }, Duration::from_secs(5)));
+    let http = tokio::spawn(service::http::serve(
+        http_listener,
+        handler,
+        async move {
+            let _ = http_stop_rx.await;
+        },
+        Duration::from_secs(5),
+    ));
 
     stop.await;
     service::info!("vmstorage stopping: refusing new batches, finishing those in flight");
@@ -86,26 +136,39 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyho
         let _ = selects.await;
     })
     .await;
-    disk_watch.abort();
+    let _ = disk_watch.await;
     let _ = http_stop_tx.send(());
     let _ = http.await;
     drop(node);
-    let storage = Arc::try_unwrap(storage).map_err(|_| anyhow::anyhow!("storage still in use at shutdown"))?;
-    tokio::task::spawn_blocking(move || storage.close()).await.context("storage close panicked")?.context("cannot close storage cleanly")?;
+    let storage = Arc::try_unwrap(storage)
+        .map_err(|_| anyhow::anyhow!("storage still in use at shutdown"))?;
+    tokio::task::spawn_blocking(move || storage.close())
+        .await
+        .context("storage close panicked")?
+        .context("cannot close storage cleanly")?;
     service::info!("vmstorage stopped; all data flushed");
     Ok(())
 }
 
 /// Turns the node read-only while free disk space is below `min_free`, and back.
-async fn watch_free_disk(node: Arc<rpc_services::Node>, path: std::path::PathBuf, min_free: u64, mut stop: watch::Receiver<bool>) {
+async fn watch_free_disk(
+    node: Arc<rpc_services::Node>,
+    path: std::path::PathBuf,
+    min_free: u64,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         if let Ok(free) = service::process::free_disk_bytes(&path) {
             let low = free < min_free;
             if node.read_only.swap(low, Ordering::Relaxed) != low {
                 if low {
-                    service::warn!("free disk space {free} bytes is below -storage.minFreeDiskSpaceBytes={min_free}: refusing inserts");
+                    service::warn!(
+                        "free disk space {free} bytes is below -storage.minFreeDiskSpaceBytes={min_free}: refusing inserts"
+                    );
                 } else {
-                    service::info!("free disk space {free} bytes is enough again: accepting inserts");
+                    service::info!(
+                        "free disk space {free} bytes is enough again: accepting inserts"
+                    );
                 }
             }
         }
@@ -118,10 +181,19 @@ async fn watch_free_disk(node: Arc<rpc_services::Node>, path: std::path::PathBuf
 
 fn register_server_metrics(metrics: &Registry, name: &str, stats: &Arc<ServerStats>) {
     for (what, f) in [
-        ("conns_total", (|s: &ServerStats| s.connections.load(Ordering::Relaxed)) as fn(&ServerStats) -> u64),
-        ("calls_total", |s: &ServerStats| s.calls_ok.load(Ordering::Relaxed)),
-        ("call_errors_total", |s: &ServerStats| s.calls_failed.load(Ordering::Relaxed)),
-        ("protocol_errors_total", |s: &ServerStats| s.protocol_errors.load(Ordering::Relaxed)),
+        (
+            "conns_total",
+            (|s: &ServerStats| s.connections.load(Ordering::Relaxed)) as fn(&ServerStats) -> u64,
+        ),
+        ("calls_total", |s: &ServerStats| {
+            s.calls_ok.load(Ordering::Relaxed)
+        }),
+        ("call_errors_total", |s: &ServerStats| {
+            s.calls_failed.load(Ordering::Relaxed)
+        }),
+        ("protocol_errors_total", |s: &ServerStats| {
+            s.protocol_errors.load(Ordering::Relaxed)
+        }),
     ] {
         let s = Arc::clone(stats);
         metrics.counter_fn(&format!("vm_{name}_{what}"), move || f(&s) as f64);
@@ -129,26 +201,36 @@ fn register_server_metrics(metrics: &Registry, name: &str, stats: &Arc<ServerSta
 }
 
 fn register_storage_metrics(metrics: &Registry, storage: &Arc<Storage>) {
-    let s = Arc::clone(storage);
-    metrics.gauge_fn("vm_data_size_bytes", move || s.stats().data_bytes as f64);
-    let s = Arc::clone(storage);
-    metrics.gauge_fn("vm_index_size_bytes", move || s.stats().index_bytes as f64);
-    let s = Arc::clone(storage);
-    metrics.gauge_fn("vm_series_total", move || s.stats().series as f64);
-    let s = Arc::clone(storage);
-    metrics.gauge_fn("vm_parts", move || s.stats().parts as f64);
-    let s = Arc::clone(storage);
-    metrics.gauge_fn("vm_pending_rows", move || s.stats().pending_rows as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_rows_added_total", move || s.stats().rows_added as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_new_series_created_total", move || s.stats().new_series as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_rows_dropped_total{reason=\"too_old\"}", move || s.stats().rows_dropped_too_old as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_rows_dropped_total{reason=\"too_new\"}", move || s.stats().rows_dropped_too_new as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_merges_total", move || s.stats().merges as f64);
-    let s = Arc::clone(storage);
-    metrics.counter_fn("vm_background_errors_total", move || s.stats().background_errors as f64);
+    // Weak references: the registry must not keep the storage alive past its close.
+    type Get = fn(&tsdb::storage::StorageStats) -> u64;
+    let gauges: [(&str, bool, Get); 13] = [
+        ("vm_data_size_bytes", false, |s| s.data_bytes),
+        ("vm_index_size_bytes", false, |s| s.index_bytes),
+        ("vm_series_total", false, |s| s.series),
+        ("vm_parts", false, |s| s.parts),
+        ("vm_pending_rows", false, |s| s.pending_rows),
+        ("vm_rows_added_total", true, |s| s.rows_added),
+        ("vm_new_series_created_total", true, |s| s.new_series),
+        ("vm_rows_dropped_total{reason=\"too_old\"}", true, |s| {
+            s.rows_dropped_too_old
+        }),
+        ("vm_rows_dropped_total{reason=\"too_new\"}", true, |s| {
+            s.rows_dropped_too_new
+        }),
+        ("vm_merges_total", true, |s| s.merges),
+        ("vm_background_errors_total", true, |s| s.background_errors),
+        ("vm_index_cache_hits_total", true, |s| s.index_cache_hits),
+        ("vm_index_cache_misses_total", true, |s| {
+            s.index_cache_misses
+        }),
+    ];
+    for (name, counter, get) in gauges {
+        let weak = Arc::downgrade(storage);
+        let f = move || weak.upgrade().map_or(0.0, |s| get(&s.stats()) as f64);
+        if counter {
+            metrics.counter_fn(name, f);
+        } else {
+            metrics.gauge_fn(name, f);
+        }
+    }
 }

@@ -2,7 +2,9 @@
 
 fn main() -> anyhow::Result<()> {
     let config = vmstorage::Config::from_args();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(vmstorage::run(config, async {
         let sig = service::signals::stop_requested().await;
         service::info!("received {sig}; stopping");

@@ -6,7 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use rpc::error::{ErrorCode, ServiceError};
-use rpc::messages::{self, BytesList, NameCount, SearchDone, SearchQuery, StringList, select_request, select_response};
+use rpc::messages::{
+    self, BytesList, NameCount, SearchDone, SearchQuery, StringList, select_request,
+    select_response,
+};
 use rpc::row_batch;
 use rpc::series_chunk::SeriesChunkWriter;
 use rpc::server::{ChunkSender, InsertService, SelectService};
@@ -53,7 +56,10 @@ impl InsertService for Node {
     fn insert(&self, batch: &[u8]) -> Result<u64, ServiceError> {
         if self.stopping.load(Ordering::Relaxed) {
             self.insert_refused.inc();
-            return Err(ServiceError::new(ErrorCode::ShuttingDown, "storage node is stopping"));
+            return Err(ServiceError::new(
+                ErrorCode::ShuttingDown,
+                "storage node is stopping",
+            ));
         }
         if self.read_only.load(Ordering::Relaxed) {
             self.insert_refused.inc();
@@ -64,7 +70,12 @@ impl InsertService for Node {
         }
         let mut rows = Vec::with_capacity(batch.len() / 16);
         row_batch::decode(batch, |tenant, name, timestamp, value| {
-            rows.push(MetricRow { tenant, name, timestamp, value });
+            rows.push(MetricRow {
+                tenant,
+                name,
+                timestamp,
+                value,
+            });
         })
         .map_err(|e| ServiceError::new(ErrorCode::InvalidRequest, e))?;
         self.storage.add_rows(&rows).map_err(internal)?;
@@ -74,7 +85,9 @@ impl InsertService for Node {
 }
 
 /// Converts wire matchers to storage matchers.
-pub fn matchers_from_wire(q: &SearchQuery) -> Result<(Tenant, Vec<LabelMatcher>, TimeRange), ServiceError> {
+pub fn matchers_from_wire(
+    q: &SearchQuery,
+) -> Result<(Tenant, Vec<LabelMatcher>, TimeRange), ServiceError> {
     let tenant = q.tenant.map(Tenant::from).unwrap_or_default();
     let matchers = q
         .matchers
@@ -85,21 +98,39 @@ pub fn matchers_from_wire(q: &SearchQuery) -> Result<(Tenant, Vec<LabelMatcher>,
                 Ok(messages::MatchKind::NotEqual) => MatchKind::Neq,
                 Ok(messages::MatchKind::Regex) => MatchKind::Re,
                 Ok(messages::MatchKind::NotRegex) => MatchKind::Nre,
-                Err(_) => return Err(ServiceError::new(ErrorCode::InvalidRequest, format!("unknown matcher kind {}", m.kind))),
+                Err(_) => {
+                    return Err(ServiceError::new(
+                        ErrorCode::InvalidRequest,
+                        format!("unknown matcher kind {}", m.kind),
+                    ));
+                }
             };
             Ok(LabelMatcher::new(m.name.clone(), kind, m.value.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     if q.end_ms < q.start_ms {
-        return Err(ServiceError::new(ErrorCode::InvalidRequest, format!("time range end {} is before start {}", q.end_ms, q.start_ms)));
+        return Err(ServiceError::new(
+            ErrorCode::InvalidRequest,
+            format!("time range end {} is before start {}", q.end_ms, q.start_ms),
+        ));
     }
-    Ok((tenant, matchers, TimeRange { min_timestamp: q.start_ms, max_timestamp: q.end_ms }))
+    Ok((
+        tenant,
+        matchers,
+        TimeRange {
+            min_timestamp: q.start_ms,
+            max_timestamp: q.end_ms,
+        },
+    ))
 }
 
 fn storage_error(e: tsdb::Error) -> ServiceError {
     match e {
         tsdb::Error::InvalidArgument(msg) => ServiceError::new(ErrorCode::InvalidRequest, msg),
-        tsdb::Error::LimitExceeded(msg) => ServiceError::new(ErrorCode::LimitExceeded, msg),
+        tsdb::Error::LimitExceeded { what, limit, .. } => ServiceError::new(
+            ErrorCode::LimitExceeded,
+            format!("{what}: over the limit of {limit} set by -search.maxUniqueTimeseries"),
+        ),
         tsdb::Error::Closed => ServiceError::new(ErrorCode::ShuttingDown, "storage is closed"),
         other => internal(other),
     }
@@ -107,13 +138,20 @@ fn storage_error(e: tsdb::Error) -> ServiceError {
 
 fn check_deadline(deadline: Instant) -> Result<(), ServiceError> {
     if Instant::now() > deadline {
-        return Err(ServiceError::new(ErrorCode::Timeout, "search deadline passed on the storage node (-search.maxQueryDuration)"));
+        return Err(ServiceError::new(
+            ErrorCode::Timeout,
+            "search deadline passed on the storage node (-search.maxQueryDuration)",
+        ));
     }
     Ok(())
 }
 
 fn query_of(q: Option<SearchQuery>) -> SearchQuery {
-    q.unwrap_or(SearchQuery { start_ms: i64::MIN / 2, end_ms: i64::MAX / 2, ..SearchQuery::default() })
+    q.unwrap_or(SearchQuery {
+        start_ms: i64::MIN / 2,
+        end_ms: i64::MAX / 2,
+        ..SearchQuery::default()
+    })
 }
 
 fn limit(n: u64) -> usize {
@@ -136,7 +174,9 @@ impl SelectService for Node {
                     (0, m) | (m, 0) => m as usize,
                     (a, b) => a.min(b) as usize,
                 };
-                let mut search = s.search(tenant, &matchers, range, max_series).map_err(storage_error)?;
+                let mut search = s
+                    .search(tenant, &matchers, range, max_series)
+                    .map_err(storage_error)?;
                 let mut w = SeriesChunkWriter::new();
                 let mut buf = Vec::new();
                 let mut encoded: Vec<(usize, usize)> = Vec::new();
@@ -160,27 +200,42 @@ impl SelectService for Node {
                 }
                 let (series, blocks) = w.totals();
                 self.search_series.add(series as u64);
-                Ok(select_response::Kind::SearchDone(SearchDone { series: series as u64, blocks: blocks as u64 }))
+                Ok(select_response::Kind::SearchDone(SearchDone {
+                    series: series as u64,
+                    blocks: blocks as u64,
+                }))
             }
             select_request::Kind::LabelNames(r) => {
                 let (tenant, matchers, range) = matchers_from_wire(&query_of(r.query))?;
-                let values = s.label_names(tenant, &matchers, range, limit(r.limit)).map_err(storage_error)?;
+                let values = s
+                    .label_names(tenant, &matchers, range, limit(r.limit))
+                    .map_err(storage_error)?;
                 Ok(select_response::Kind::Strings(StringList { values }))
             }
             select_request::Kind::LabelValues(r) => {
                 let (tenant, matchers, range) = matchers_from_wire(&query_of(r.query))?;
-                let values = s.label_values(tenant, &r.label_name, &matchers, range, limit(r.limit)).map_err(storage_error)?;
+                let values = s
+                    .label_values(tenant, &r.label_name, &matchers, range, limit(r.limit))
+                    .map_err(storage_error)?;
                 Ok(select_response::Kind::Strings(StringList { values }))
             }
             select_request::Kind::Series(r) => {
                 let (tenant, matchers, range) = matchers_from_wire(&query_of(r.query))?;
-                let values = s.series(tenant, &matchers, range, limit(r.limit)).map_err(storage_error)?;
+                let values = s
+                    .series(tenant, &matchers, range, limit(r.limit))
+                    .map_err(storage_error)?;
                 Ok(select_response::Kind::Series(BytesList { values }))
             }
             select_request::Kind::TsdbStatus(r) => {
                 let (tenant, matchers, range) = matchers_from_wire(&query_of(r.query))?;
-                let st = s.tsdb_status(tenant, &matchers, range, r.top_n.max(1) as usize).map_err(storage_error)?;
-                let list = |v: Vec<(String, u64)>| v.into_iter().map(|(name, count)| NameCount { name, count }).collect();
+                let st = s
+                    .tsdb_status(tenant, &matchers, range, r.top_n.max(1) as usize)
+                    .map_err(storage_error)?;
+                let list = |v: Vec<(String, u64)>| {
+                    v.into_iter()
+                        .map(|(name, count)| NameCount { name, count })
+                        .collect()
+                };
                 Ok(select_response::Kind::TsdbStatus(messages::TsdbStatus {
                     total_series: st.total_series,
                     total_label_value_pairs: st.total_label_value_pairs,

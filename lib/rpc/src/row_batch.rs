@@ -89,7 +89,10 @@ impl RowBatchWriter {
 
 /// Decodes a batch, calling `row(tenant, name, timestamp_ms, value)` for every row in order.
 /// Returns the number of rows; a malformed batch is an error that says where.
-pub fn decode(batch: &[u8], mut row: impl FnMut(Tenant, &[u8], i64, f64)) -> Result<u64, String> {
+pub fn decode<'a>(
+    batch: &'a [u8],
+    mut row: impl FnMut(Tenant, &'a [u8], i64, f64),
+) -> Result<u64, String> {
     let mut r = Reader::new(batch);
     let mut rows = 0u64;
     let fail = |e: tsdb::encoding::DecodeError| format!("malformed row batch: {e}");

@@ -232,6 +232,16 @@ impl IndexDb {
         Ok(())
     }
 
+    /// A lookup of canonical names by series id, to reuse across many series (one index
+    /// search underneath).
+    pub fn name_lookup(&self) -> Result<NameLookup<'_>> {
+        self.check_open()?;
+        Ok(NameLookup {
+            db: self,
+            search: self.table.search(),
+        })
+    }
+
     /// The canonical name of series `id` of `tenant`.
     pub(super) fn name_of(
         &self,
@@ -475,4 +485,17 @@ impl IndexDb {
 
 fn boxed(v: &[u64]) -> BoxPostings<'_> {
     Box::new(SlicePostings::new(v))
+}
+
+/// Canonical names by series id; see [`IndexDb::name_lookup`].
+pub struct NameLookup<'a> {
+    db: &'a IndexDb,
+    search: TableSearch,
+}
+
+impl NameLookup<'_> {
+    /// The canonical name of series `metric_id` of `tenant`, if registered.
+    pub fn name(&mut self, tenant: Tenant, metric_id: u64) -> Result<Option<Vec<u8>>> {
+        self.db.name_of(&mut self.search, tenant, metric_id)
+    }
 }
