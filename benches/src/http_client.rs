@@ -96,9 +96,15 @@ impl Client {
         }
         head.push_str("\r\n");
         let stream = conn.get_mut();
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(body)?;
-        let resp = read_response(conn);
+        let sent = stream
+            .write_all(head.as_bytes())
+            .and_then(|()| stream.write_all(body));
+        // A server may answer (413, say) and close before reading the whole body: read the
+        // answer it sent, if any, before reporting the failed write.
+        let resp = match sent {
+            Ok(()) => read_response(conn),
+            Err(e) => read_response(conn).map_err(|_| e),
+        };
         if resp.is_err() {
             self.conn = None;
         }
