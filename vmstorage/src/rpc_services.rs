@@ -221,9 +221,24 @@ impl SelectService for Node {
             }
             select_request::Kind::Series(r) => {
                 let (tenant, matchers, range) = matchers_from_wire(&query_of(r.query))?;
-                let values = s
-                    .series(tenant, &matchers, range, limit(r.limit))
+                // The index knows series by day; Prometheus answers with the series that have
+                // samples in the range. Keep only those with a block in the range.
+                let max = limit(r.limit);
+                let mut search = s
+                    .search(tenant, &matchers, range, usize::MAX)
                     .map_err(storage_error)?;
+                let mut values = Vec::new();
+                while let Some(found) = search.next_series() {
+                    let found = found.map_err(storage_error)?;
+                    if !found.blocks.is_empty() {
+                        values.push(found.name);
+                    }
+                    if values.len() % 1024 == 0 {
+                        check_deadline(deadline)?;
+                    }
+                }
+                values.sort_unstable();
+                values.truncate(max);
                 Ok(select_response::Kind::Series(BytesList { values }))
             }
             select_request::Kind::TsdbStatus(r) => {
