@@ -96,7 +96,9 @@ fn bad_writes_and_queries_get_4xx_and_the_cluster_keeps_serving() {
 
     // Query API problems, each with Prometheus's error shape.
     let q = |params: &[(&str, &str)], api: &str| c.select_json("5", api, params);
-    let cases: &[(&str, &[(&str, &str)], u16, &str)] = &[
+    // (API path, parameters, status, text the error must contain)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: &[Case<'_>] = &[
         (
             "api/v1/query",
             &[("query", "sum(")],
