@@ -655,6 +655,13 @@ fn name_limit_flags(e: ApiError) -> ApiError {
             "limit max_memory_bytes=",
             "limit -search.maxMemoryPerQuery=",
         );
+    let msg = if msg.starts_with("query timed out") {
+        format!(
+            "{msg}; the limit is -search.maxQueryDuration or the timeout parameter, whichever is smaller"
+        )
+    } else {
+        msg
+    };
     ApiError(status, ty, msg)
 }
 

@@ -21,6 +21,10 @@ pub enum FanoutError {
     /// node failed.
     #[error("{0}")]
     Unavailable(String),
+    /// The query's deadline passed before a node answered: the query fails as a timeout
+    /// rather than answering partially.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// The result of one call on every node.
@@ -90,6 +94,12 @@ impl Cluster {
             match res {
                 Ok(answer) => out.answers.push(answer),
                 Err(e) => {
+                    if matches!(e, RpcError::Timeout { .. }) || e.code() == Some(ErrorCode::Timeout)
+                    {
+                        return Err(FanoutError::Timeout(format!(
+                            "storage node did not answer in time: {e}"
+                        )));
+                    }
                     if let Some(code @ (ErrorCode::LimitExceeded | ErrorCode::InvalidRequest)) =
                         e.code()
                     {

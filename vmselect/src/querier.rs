@@ -123,6 +123,10 @@ pub fn fanout_error(e: FanoutError) -> QueryError {
         FanoutError::Refused(msg, ErrorCode::InvalidRequest) => QueryError::BadData(msg),
         FanoutError::Refused(msg, _) => QueryError::Execution(msg),
         FanoutError::Unavailable(msg) => QueryError::Storage(msg),
+        FanoutError::Timeout(_) => QueryError::Timeout {
+            stage: "storage search",
+            timeout_ms: 0,
+        },
     }
 }
 

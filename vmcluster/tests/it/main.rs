@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod harness;
+mod limits;
 mod prometheus;
 mod replication;
 mod tenants;
