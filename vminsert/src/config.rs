@@ -102,6 +102,11 @@ pub struct Config {
     /// Time allowed to finish requests in flight on SIGTERM/SIGINT.
     #[arg(long = "shutdownTimeout", env = "VM_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Check the flags, print the resulting configuration and exit without starting (for
+    /// validating manifests and scripts).
+    #[arg(long = "dryRun", env = "VM_DRY_RUN", default_value_t = false)]
+    pub dry_run: bool,
 }
 
 impl Default for Config {
@@ -111,6 +116,24 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks what clap cannot: at least one storage node, a feasible replication factor.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.storage_node.is_empty() {
+            anyhow::bail!("no storage nodes: set -storageNode=host:8400[,host:8400...]");
+        }
+        if self.replication_factor == 0 {
+            anyhow::bail!("-replicationFactor must be at least 1");
+        }
+        if self.replication_factor > self.storage_node.len() {
+            anyhow::bail!(
+                "-replicationFactor={} exceeds the {} storage nodes given by -storageNode",
+                self.replication_factor,
+                self.storage_node.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Parses the process arguments, accepting `-flag` as well as `--flag`.
     pub fn from_args() -> Self {
         Config::parse_from(service::flags::normalize_args(std::env::args()))

@@ -12,7 +12,7 @@ pub mod router;
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rpc::client::{ClientConfig, NodeClient};
 use rpc::handshake::Role;
 use service::metrics::Registry;
@@ -21,19 +21,7 @@ pub use config::Config;
 
 /// Runs vminsert until `stop` resolves, then finishes requests in flight.
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    if config.storage_node.is_empty() {
-        bail!("no storage nodes: set -storageNode=host:8400[,host:8400...]");
-    }
-    if config.replication_factor == 0 {
-        bail!("-replicationFactor must be at least 1");
-    }
-    if config.replication_factor > config.storage_node.len() {
-        bail!(
-            "-replicationFactor={} exceeds the {} storage nodes given by -storageNode",
-            config.replication_factor,
-            config.storage_node.len()
-        );
-    }
+    config.validate()?;
     let metrics = Registry::new();
     service::process::register_process_metrics(&metrics);
     let client_config = ClientConfig {

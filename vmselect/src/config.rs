@@ -127,6 +127,11 @@ pub struct Config {
     /// Time allowed to finish queries in flight on SIGTERM/SIGINT.
     #[arg(long = "shutdownTimeout", env = "VM_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Check the flags, print the resulting configuration and exit without starting (for
+    /// validating manifests and scripts).
+    #[arg(long = "dryRun", env = "VM_DRY_RUN", default_value_t = false)]
+    pub dry_run: bool,
 }
 
 impl Default for Config {
@@ -136,6 +141,21 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks what clap cannot: at least one storage node, a sensible replication factor.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.storage_node.is_empty() {
+            anyhow::bail!("no storage nodes: set -storageNode=host:8401[,host:8401...]");
+        }
+        if self.replication_factor == 0 || self.replication_factor > self.storage_node.len() {
+            anyhow::bail!(
+                "-replicationFactor={} must be between 1 and the {} storage nodes given by -storageNode",
+                self.replication_factor,
+                self.storage_node.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Parses the process arguments, accepting `-flag` as well as `--flag`.
     pub fn from_args() -> Self {
         Config::parse_from(service::flags::normalize_args(std::env::args()))

@@ -13,7 +13,7 @@ pub mod times;
 use std::future::Future;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rpc::client::{ClientConfig, NodeClient};
 use rpc::handshake::Role;
 use service::metrics::Registry;
@@ -22,9 +22,7 @@ pub use config::Config;
 
 /// Runs vmselect until `stop` resolves, then finishes queries in flight.
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
-    if config.storage_node.is_empty() {
-        bail!("no storage nodes: set -storageNode=host:8401[,host:8401...]");
-    }
+    config.validate()?;
     let metrics = Registry::new();
     service::process::register_process_metrics(&metrics);
     let client_config = ClientConfig {

@@ -76,6 +76,11 @@ pub struct Config {
     /// Time allowed to finish in-flight requests and flush on SIGTERM/SIGINT.
     #[arg(long = "shutdownTimeout", env = "VM_SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Check the flags, print the resulting configuration and exit without starting (for
+    /// validating manifests and scripts).
+    #[arg(long = "dryRun", env = "VM_DRY_RUN", default_value_t = false)]
+    pub dry_run: bool,
 }
 
 impl Default for Config {
@@ -85,6 +90,21 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Checks what clap cannot: the three listen addresses differ.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let addrs = [
+            self.http_listen_addr,
+            self.vminsert_addr,
+            self.vmselect_addr,
+        ];
+        if addrs[0] == addrs[1] || addrs[0] == addrs[2] || addrs[1] == addrs[2] {
+            anyhow::bail!(
+                "-httpListenAddr, -vminsertAddr and -vmselectAddr must differ, got {addrs:?}"
+            );
+        }
+        Ok(())
+    }
+
     /// Parses the process arguments, accepting `-flag` as well as `--flag`.
     pub fn from_args() -> Self {
         Config::parse_from(service::flags::normalize_args(std::env::args()))

@@ -23,6 +23,7 @@ pub use config::Config;
 /// Runs a storage node until `stop` resolves; then refuses new batches, finishes those in
 /// flight, flushes everything to disk and closes the storage.
 pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyhow::Result<()> {
+    config.validate()?;
     let metrics = Registry::new();
     service::process::register_process_metrics(&metrics);
     let mut storage_config = StorageConfig::default();

@@ -8,6 +8,7 @@
 
 mod bad_input;
 mod harness;
+mod k8s;
 mod limits;
 mod prometheus;
 mod replication;
