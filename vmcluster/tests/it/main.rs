@@ -12,4 +12,5 @@ mod k8s;
 mod limits;
 mod prometheus;
 mod replication;
+mod rolling_restart;
 mod tenants;
