@@ -53,6 +53,17 @@ pub async fn run(config: Config, stop: impl Future<Output = ()> + Send) -> anyho
         &metrics,
     ));
 
+    let n = Arc::downgrade(&node);
+    metrics.gauge_fn("vm_storage_is_read_only", move || {
+        n.upgrade().map_or(0.0, |n| {
+            f64::from(u8::from(n.read_only.load(Ordering::Relaxed)))
+        })
+    });
+    let data_path = config.storage_data_path.clone();
+    metrics.gauge_fn("vm_free_disk_space_bytes", move || {
+        service::process::free_disk_bytes(&data_path).map_or(0.0, |b| b as f64)
+    });
+
     let insert_listener = tokio::net::TcpListener::bind(config.vminsert_addr)
         .await
         .with_context(|| format!("cannot listen on -vminsertAddr={}", config.vminsert_addr))?;
