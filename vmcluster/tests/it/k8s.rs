@@ -174,3 +174,18 @@ fn base_manifests_validate_and_their_flags_are_accepted() {
 fn replication_overlay_validates_and_sets_two_copies() {
     check("k8s/overlays/replication-2", "2");
 }
+
+#[test]
+fn every_grafana_dashboard_query_parses() {
+    let text = std::fs::read_to_string(repo().join("k8s/examples/grafana-dashboard.json")).unwrap();
+    let dash: Value = serde_json::from_str(&text).unwrap();
+    let mut n = 0;
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            promql::parse(expr).unwrap_or_else(|e| panic!("{}: {expr}: {e}", panel["title"]));
+            n += 1;
+        }
+    }
+    assert!(n >= 12, "{n} queries");
+}

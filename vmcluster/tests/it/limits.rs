@@ -253,3 +253,46 @@ fn a_read_only_node_sends_rows_elsewhere() {
     assert_eq!(result(&v)[0]["value"][1], "20", "{v}\n{}", c.logs());
     drop(ro);
 }
+
+#[test]
+fn too_few_nodes_for_the_copies_answer_503_and_post_forms_query_like_get() {
+    let mut c = Cluster::start(Options {
+        storage_nodes: 2,
+        replication_factor: 2,
+        ..Options::default()
+    });
+    let t = now_ms() - 600_000;
+    write_series(&c, "0", 3, 2, t);
+    c.flush();
+    let at = ((t + 20_000) / 1000).to_string();
+    let form = format!("query=count(limit_test)&time={at}");
+    let r = c
+        .select_client()
+        .post(
+            "/select/0/prometheus/api/v1/query",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(result(&v)[0]["value"][1], "3", "{v}");
+    // Two copies cannot be placed on distinct nodes with one node left: the client gets a
+    // 503 (which Prometheus retries) instead of a silently under-replicated write.
+    c.storages[1].proc_.kill();
+    let body = text_lines(&[("limit_test{i=\"9\"}", 1.0, t)]);
+    let r = c
+        .insert_client()
+        .post(
+            "/insert/0/prometheus/api/v1/import/prometheus",
+            &[],
+            body.as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert!(
+        r.text().contains("storage nodes are available"),
+        "{}",
+        r.text()
+    );
+}
