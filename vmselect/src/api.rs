@@ -87,13 +87,7 @@ impl Api {
         let path = req.uri().path().to_owned();
         match path.as_str() {
             "/health" => return text(StatusCode::OK, "OK"),
-            "/metrics" => {
-                return http::with_type(
-                    StatusCode::OK,
-                    "text/plain; version=0.0.4; charset=utf-8",
-                    self.metrics.render(),
-                );
-            }
+            "/metrics" => return http::metrics_response(&self.metrics),
             "/" => {
                 return text(
                     StatusCode::OK,

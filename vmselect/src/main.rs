@@ -1,24 +1,18 @@
 //! The vmselect binary: parses flags and runs [`vmselect::run`] until SIGTERM or SIGINT.
 
 fn main() {
-    if let Err(e) = run() {
-        service::error!("{e:#}");
-        std::process::exit(1);
-    }
-}
-
-fn run() -> anyhow::Result<()> {
     let config = vmselect::Config::from_args();
     if config.dry_run {
-        config.validate()?;
+        if let Err(e) = config.validate() {
+            service::error!("{e:#}");
+            std::process::exit(1);
+        }
         println!("{config:#?}");
-        return Ok(());
+        return;
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(vmselect::run(config, async {
-        let sig = service::signals::stop_requested().await;
-        service::info!("received {sig}; stopping");
-    }))
+    service::signals::run_until_stopped("vmselect", |stop| async move {
+        vmselect::run(config, stop)
+            .await
+            .map_err(|e| format!("{e:#}"))
+    });
 }

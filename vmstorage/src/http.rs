@@ -43,11 +43,7 @@ impl Api {
                     text(StatusCode::OK, "OK")
                 }
             }
-            "/metrics" => http::with_type(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics.render(),
-            ),
+            "/metrics" => http::metrics_response(&self.metrics),
             "/snapshot/create" => {
                 let s = Arc::clone(&self.storage);
                 match tokio::task::spawn_blocking(move || s.create_snapshot()).await {

@@ -216,6 +216,15 @@ pub fn with_type(
     resp
 }
 
+/// The `/metrics` answer: `registry` in the Prometheus text format.
+pub fn metrics_response(registry: &crate::metrics::Registry) -> Response {
+    with_type(
+        StatusCode::OK,
+        "text/plain; version=0.0.4; charset=utf-8",
+        registry.render(),
+    )
+}
+
 /// An empty response (e.g. 204 for a successful remote write).
 pub fn empty(status: StatusCode) -> Response {
     let mut resp = hyper::Response::new(Full::new(Bytes::new()));

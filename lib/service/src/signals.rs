@@ -16,3 +16,31 @@ pub async fn stop_requested() -> &'static str {
         _ = int.recv() => "SIGINT",
     }
 }
+
+/// The `main` of every binary: runs `run(stop)` on a multi-threaded runtime, where `stop`
+/// resolves on SIGTERM or SIGINT, and exits with status 1 after logging the error if it fails.
+pub fn run_until_stopped<F, Fut, E>(name: &str, run: F)
+where
+    F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+    Fut: std::future::Future<Output = Result<(), E>>,
+    E: std::fmt::Display,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            crate::error!("{name}: cannot start the runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let stop = Box::pin(async {
+        let sig = stop_requested().await;
+        crate::info!("received {sig}; stopping");
+    });
+    if let Err(e) = runtime.block_on(run(stop)) {
+        crate::error!("{name}: {e}");
+        std::process::exit(1);
+    }
+}
