@@ -227,7 +227,12 @@ impl Engine {
                     .into_iter()
                     .map(|s| RangeSeries {
                         labels: s.labels,
-                        points: s.timestamps.into_iter().zip(s.values).collect(),
+                        points: s
+                            .timestamps
+                            .iter()
+                            .copied()
+                            .zip(s.values.iter().copied())
+                            .collect(),
                     })
                     .collect();
                 m.sort_by(|a, b| a.labels.cmp(&b.labels));

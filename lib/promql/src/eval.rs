@@ -58,7 +58,7 @@ pub(crate) enum Value {
     /// An instant vector at every step.
     Vector(Vec<StepSeries>),
     /// Raw samples (a range selector or subquery at the top of an instant query).
-    Matrix(Vec<Series>),
+    Matrix(Vec<Series<'static>>),
 }
 
 /// The evaluation timestamps `start, start+step, ..., end`.

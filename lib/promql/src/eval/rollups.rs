@@ -11,16 +11,16 @@ use crate::labels::Labels;
 use crate::querier::{SelectHints, Series, is_stale_nan};
 
 /// Where the windows of one rollup come from.
-struct Source {
-    series: Vec<Series>,
+struct Source<'a> {
+    series: Vec<Series<'a>>,
     range_ms: i64,
     offset_ms: i64,
     /// `@` time, fixing every window.
     at: Option<i64>,
 }
 
-impl Evaluator<'_> {
-    fn rollup_source(&self, call: &Call, mi: usize, st: Steps) -> Result<Source, QueryError> {
+impl<'a> Evaluator<'a> {
+    fn rollup_source(&self, call: &Call, mi: usize, st: Steps) -> Result<Source<'a>, QueryError> {
         let arg = &call.args[mi];
         match &arg.unparen().kind {
             ExprKind::Matrix(m) => {
@@ -40,12 +40,7 @@ impl Evaluator<'_> {
                 };
                 let mut series = self.fetch(sel, mint, maxt, hints)?;
                 for s in &mut series {
-                    if s.values.iter().any(|v| is_stale_nan(*v)) {
-                        let keep: Vec<bool> = s.values.iter().map(|v| !is_stale_nan(*v)).collect();
-                        let mut k = keep.iter();
-                        s.timestamps.retain(|_| *k.next().unwrap_or(&false));
-                        s.values.retain(|v| !is_stale_nan(*v));
-                    }
+                    drop_stale(s);
                 }
                 series.retain(|s| !s.values.is_empty());
                 Ok(Source {
@@ -144,10 +139,29 @@ impl Evaluator<'_> {
     }
 }
 
+/// Removes the staleness markers of `s` (range selectors skip them), copying lent samples only
+/// when there is one.
+fn drop_stale(s: &mut Series<'_>) {
+    if !s.values.iter().any(|v| is_stale_nan(*v)) {
+        return;
+    }
+    let (ts, vals) = (s.timestamps.to_mut(), s.values.to_mut());
+    let mut k = 0;
+    for i in 0..vals.len() {
+        if !is_stale_nan(vals[i]) {
+            ts[k] = ts[i];
+            vals[k] = vals[i];
+            k += 1;
+        }
+    }
+    ts.truncate(k);
+    vals.truncate(k);
+}
+
 /// One series through the rollup at every step.
 fn rollup_series(
-    s: &Series,
-    src: &Source,
+    s: &Series<'_>,
+    src: &Source<'_>,
     f: RollupFn,
     params: &[Vec<f64>],
     st: Steps,
