@@ -6,7 +6,7 @@ use super::{Evaluator, StepSeries, Steps, absent, is_absent};
 use crate::ast::{Call, ExprKind, Pos};
 use crate::error::QueryError;
 use crate::functions::math::format_go_float;
-use crate::functions::{RollupFn, RollupWindow};
+use crate::functions::{RollupFn, RollupWindow, rollup};
 use crate::labels::Labels;
 use crate::querier::{SelectHints, Series, is_stale_nan};
 
@@ -93,8 +93,18 @@ impl<'a> Evaluator<'a> {
         let work: usize =
             src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
         let closed = self.sh.cfg.left_closed_windows;
-        let results = self.sh.par_map(&src.series, work, |s| {
-            rollup_series(s, &src, f, &params, st, closed)
+        // (is_counter, is_rate) of the functions with a whole-series kernel.
+        let kernel = match name {
+            "rate" => Some((true, true)),
+            "increase" => Some((true, false)),
+            "delta" => Some((false, false)),
+            _ => None,
+        };
+        let results = self.sh.par_map(&src.series, work, |s| match kernel {
+            Some((is_counter, is_rate)) => Ok(extrapolated_rate_series(
+                s, &src, st, closed, is_counter, is_rate,
+            )),
+            None => rollup_series(s, &src, f, &params, st, closed),
         })?;
         // Move the labels out of the raw series instead of cloning them.
         let out: Vec<StepSeries> = results
@@ -158,6 +168,40 @@ fn drop_stale(s: &mut Series<'_>) {
     vals.truncate(k);
 }
 
+/// The windows of one series at successive steps, as sample index ranges `lo..hi` with
+/// timestamps in `(start, end]` (`[start, end]` with Prometheus 2 windows). Both ends only move
+/// forward, so a whole query walks each series once.
+struct WindowWalk<'t> {
+    ts: &'t [i64],
+    closed: bool,
+    lo: usize,
+    hi: usize,
+}
+
+impl<'t> WindowWalk<'t> {
+    fn new(ts: &'t [i64], closed: bool) -> Self {
+        WindowWalk {
+            ts,
+            closed,
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    /// The window `(start, end]`; `start` and `end` must not decrease between calls.
+    #[inline]
+    fn advance(&mut self, start: i64, end: i64) -> (usize, usize) {
+        let ts = self.ts;
+        while self.hi < ts.len() && ts[self.hi] <= end {
+            self.hi += 1;
+        }
+        while self.lo < self.hi && (ts[self.lo] < start || (!self.closed && ts[self.lo] == start)) {
+            self.lo += 1;
+        }
+        (self.lo, self.hi)
+    }
+}
+
 /// One series through the rollup at every step.
 fn rollup_series(
     s: &Series<'_>,
@@ -170,18 +214,13 @@ fn rollup_series(
     let mut values = Vec::with_capacity(st.n);
     let mut scratch = Vec::new();
     let mut step_params = vec![0.0; params.len()];
-    let (mut lo, mut hi) = (0usize, 0usize);
     let ts = &s.timestamps;
+    let mut walk = WindowWalk::new(ts, closed);
     for i in 0..st.n {
         let eval_ts = st.ts(i);
         let end = src.at.unwrap_or(eval_ts) - src.offset_ms;
         let start = end - src.range_ms;
-        while hi < ts.len() && ts[hi] <= end {
-            hi += 1;
-        }
-        while lo < hi && (ts[lo] < start || (!closed && ts[lo] == start)) {
-            lo += 1;
-        }
+        let (lo, hi) = walk.advance(start, end);
         if lo >= hi {
             values.push(absent());
             continue;
@@ -207,6 +246,63 @@ fn rollup_series(
     Ok(values)
 }
 
+/// `rate`, `increase` (`is_counter`) and `delta` of one series at every step, bit for bit what
+/// the window functions give, without re-scanning each window for counter resets: the
+/// decreases of the whole series are found once, so a window without one costs O(1) and a
+/// window with some adds the value before each, in order, as the window function does.
+fn extrapolated_rate_series(
+    s: &Series<'_>,
+    src: &Source<'_>,
+    st: Steps,
+    closed: bool,
+    is_counter: bool,
+    is_rate: bool,
+) -> Vec<f64> {
+    let (ts, vals) = (&s.timestamps[..], &s.values[..]);
+    // Indices j with vals[j] < vals[j - 1]; usually none, and then nothing is allocated.
+    let resets: Vec<usize> = if is_counter {
+        (1..vals.len()).filter(|&j| vals[j] < vals[j - 1]).collect()
+    } else {
+        Vec::new()
+    };
+    // resets[r0..r1] are the decreases inside the current window: lo < j < hi.
+    let (mut r0, mut r1) = (0usize, 0usize);
+    let mut values = Vec::with_capacity(st.n);
+    let mut walk = WindowWalk::new(ts, closed);
+    for i in 0..st.n {
+        let eval_ts = st.ts(i);
+        let end = src.at.unwrap_or(eval_ts) - src.offset_ms;
+        let start = end - src.range_ms;
+        let (lo, hi) = walk.advance(start, end);
+        if hi - lo < 2 {
+            values.push(absent());
+            continue;
+        }
+        while r0 < resets.len() && resets[r0] <= lo {
+            r0 += 1;
+        }
+        r1 = r1.max(r0);
+        while r1 < resets.len() && resets[r1] < hi {
+            r1 += 1;
+        }
+        let mut result = vals[hi - 1] - vals[lo];
+        for &j in &resets[r0..r1] {
+            result += vals[j - 1];
+        }
+        let w = RollupWindow {
+            ts: &ts[lo..hi],
+            vals: &vals[lo..hi],
+            range_start: start,
+            range_end: end,
+            range_ms: src.range_ms,
+            eval_ts,
+            params: &[],
+        };
+        values.push(rollup::extrapolate(&w, result, is_counter, is_rate));
+    }
+    values
+}
+
 /// `absent_over_time`: 1 at the steps where no series had a sample in its window.
 fn absent_over_time(call: &Call, present: &[StepSeries], st: Steps) -> Vec<StepSeries> {
     let mut values = vec![1.0; st.n];
@@ -229,4 +325,98 @@ fn absent_over_time(call: &Call, present: &[StepSeries], st: Steps) -> Vec<StepS
         values,
         drop_name: true,
     }]
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::querier::stale_nan;
+
+    /// One raw sample: a time gap and what the value does.
+    #[derive(Clone, Debug)]
+    enum Move {
+        Grow(f64),
+        Reset(f64),
+        Nan,
+        Stale,
+        Same,
+    }
+
+    fn moves() -> impl Strategy<Value = Vec<(i64, Move)>> {
+        let mv = prop_oneof![
+            8 => (0.0f64..1000.0).prop_map(Move::Grow),
+            2 => (-50.0f64..50.0).prop_map(Move::Reset),
+            1 => Just(Move::Nan),
+            1 => Just(Move::Stale),
+            1 => Just(Move::Same),
+        ];
+        // Gaps from 1 ms to 90 s: irregular scrapes, bursts and holes.
+        prop::collection::vec(
+            (prop_oneof![1i64..100, 10_000i64..20_000, 1i64..90_000], mv),
+            0..80,
+        )
+    }
+
+    fn series(start: i64, moves: &[(i64, Move)]) -> Series<'static> {
+        let (mut ts, mut vals) = (Vec::new(), Vec::new());
+        let (mut t, mut v) = (start, 0.0f64);
+        for (gap, m) in moves {
+            t += gap;
+            let x = match m {
+                Move::Grow(d) => {
+                    v += d;
+                    v
+                }
+                Move::Reset(x) => {
+                    v = *x;
+                    v
+                }
+                Move::Nan => f64::NAN,
+                Move::Stale => stale_nan(),
+                Move::Same => v,
+            };
+            ts.push(t);
+            vals.push(x);
+        }
+        let mut s = Series::owned(Labels::empty(), ts, vals);
+        drop_stale(&mut s);
+        s
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// The whole-series kernel of rate, increase and delta gives, bit for bit, what the
+        /// window functions give on every window (resets, NaN, stale markers, irregular
+        /// timestamps, offsets, `@`, both window conventions).
+        #[test]
+        fn rate_kernel_matches_window_functions(
+            first in -30_000i64..30_000,
+            moves in moves(),
+            start in -60_000i64..600_000,
+            step in 1i64..120_000,
+            n in 1usize..50,
+            range_ms in 1i64..600_000,
+            offset_ms in -60_000i64..60_000,
+            at in prop::option::weighted(0.1, 0i64..900_000),
+            closed in any::<bool>(),
+        ) {
+            let s = series(first, &moves);
+            let src = Source { series: Vec::new(), range_ms, offset_ms, at };
+            let st = Steps { start, step, n, implicit_window: step };
+            let cases: [(RollupFn, bool, bool); 3] = [
+                (rollup::rate, true, true),
+                (rollup::increase, true, false),
+                (rollup::delta, false, false),
+            ];
+            for (f, is_counter, is_rate) in cases {
+                let want = rollup_series(&s, &src, f, &[], st, closed).expect("no error");
+                let got = extrapolated_rate_series(&s, &src, st, closed, is_counter, is_rate);
+                let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                prop_assert_eq!(bits(&got), bits(&want), "counter {} rate {}", is_counter, is_rate);
+            }
+        }
+    }
 }

@@ -12,10 +12,9 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
     if n < 2 {
         return Ok(None);
     }
-    let (first, last) = (w.vals[0], w.vals[n - 1]);
-    let mut result = last - first;
+    let mut result = w.vals[n - 1] - w.vals[0];
     if is_counter {
-        let mut prev = first;
+        let mut prev = w.vals[0];
         for &v in &w.vals[1..] {
             if v < prev {
                 result += prev;
@@ -23,6 +22,17 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
             prev = v;
         }
     }
+    Ok(Some(extrapolate(w, result, is_counter, is_rate)))
+}
+
+/// The second half of Prometheus's extrapolated rate: `result` is the window's raw change (last
+/// minus first value, plus for counters the value before each decrease, added in order), which
+/// is extrapolated to the window's boundaries (and divided by its length for a rate). The window
+/// holds at least two samples.
+#[inline]
+pub fn extrapolate(w: &W<'_>, result: f64, is_counter: bool, is_rate: bool) -> f64 {
+    let n = w.vals.len();
+    let first = w.vals[0];
     let (first_t, last_t) = (w.ts[0], w.ts[n - 1]);
     let mut to_start = (first_t - w.range_start) as f64 / 1000.0;
     let mut to_end = (w.range_end - last_t) as f64 / 1000.0;
@@ -49,7 +59,7 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
     if is_rate {
         factor /= w.range_ms as f64 / 1000.0;
     }
-    Ok(Some(result * factor))
+    result * factor
 }
 
 /// `rate(v[d])`
