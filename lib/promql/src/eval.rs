@@ -5,13 +5,15 @@
 mod aggregations;
 mod binary;
 mod calls;
+mod label_sets;
 mod rollups;
 mod selectors;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use rustc_hash::FxHashMap;
 
 use crate::ast::{At, Expr, ExprKind, Pos};
 use crate::engine::{Annotations, EngineConfig};
@@ -305,7 +307,8 @@ pub(crate) fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSerie
     if series.len() <= 1 {
         return Ok(series);
     }
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut index: FxHashMap<Labels, usize> =
+        FxHashMap::with_capacity_and_hasher(series.len(), Default::default());
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {
         match index.get(&s.labels) {

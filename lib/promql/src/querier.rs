@@ -182,14 +182,22 @@ impl Querier for MemoryQuerier {
             if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
                 continue;
             }
-            let lo = s.timestamps.partition_point(|&t| t < start_ms);
-            let hi = s.timestamps.partition_point(|&t| t <= end_ms);
+            let ts = &s.timestamps[..];
+            // Most selects cover whole series: two reads instead of two binary searches.
+            let lo = match ts.first() {
+                Some(&t) if t >= start_ms => 0,
+                _ => ts.partition_point(|&t| t < start_ms),
+            };
+            let hi = match ts.last() {
+                Some(&t) if t <= end_ms => ts.len(),
+                _ => ts.partition_point(|&t| t <= end_ms),
+            };
             if lo >= hi {
                 continue;
             }
             sink(Series::borrowed(
                 s.labels.clone(),
-                &s.timestamps[lo..hi],
+                &ts[lo..hi],
                 &s.values[lo..hi],
             ))?;
         }

@@ -4,19 +4,25 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use super::label_sets::LabelSets;
 use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent};
 use crate::ast::{AggOp, AggregateExpr, ExprKind, Pos};
 use crate::error::QueryError;
 use crate::functions::math::{format_go_float, kahan_inc, quantile};
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{Label, Labels, METRIC_NAME};
+
+/// Whether label `lb` is one of the output labels of a series' group.
+fn in_group(lb: &Label, grouping: &[String], without: bool) -> bool {
+    if without {
+        lb.name != METRIC_NAME && !grouping.contains(&lb.name)
+    } else {
+        grouping.contains(&lb.name)
+    }
+}
 
 /// The output labels of the group a series belongs to.
 fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
-    if without {
-        l.filtered(|lb| lb.name != METRIC_NAME && !grouping.contains(&lb.name))
-    } else {
-        l.filtered(|lb| grouping.contains(&lb.name))
-    }
+    l.filtered(|lb| in_group(lb, grouping, without))
 }
 
 /// Per group and step running state.
@@ -60,21 +66,10 @@ impl Evaluator<'_> {
             None => None,
         };
         let input = self.eval_vector(&a.expr, st)?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<Labels> = Vec::new();
-        let mut member: Vec<usize> = Vec::with_capacity(input.len());
-        for s in &input {
-            let key = group_labels(&s.labels, &a.grouping, a.without);
-            let g = match index.get(&key) {
-                Some(&g) => g,
-                None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push(key);
-                    groups.len() - 1
-                }
-            };
-            member.push(g);
-        }
+        let mut sets = LabelSets::default();
+        let keep = |lb: &Label| in_group(lb, &a.grouping, a.without);
+        let member: Vec<usize> = input.iter().map(|s| sets.id(&s.labels, keep).0).collect();
+        let groups = sets.sets;
         match a.op {
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
                 let k = param.unwrap_or_default();

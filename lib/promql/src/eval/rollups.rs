@@ -152,7 +152,12 @@ impl<'a> Evaluator<'a> {
 /// Removes the staleness markers of `s` (range selectors skip them), copying lent samples only
 /// when there is one.
 fn drop_stale(s: &mut Series<'_>) {
-    if !s.values.iter().any(|v| is_stale_nan(*v)) {
+    // Whole chunks without an early exit, so the check compiles to vector compares.
+    let has_stale = s
+        .values
+        .chunks(16)
+        .any(|c| c.iter().fold(false, |acc, v| acc | is_stale_nan(*v)));
+    if !has_stale {
         return;
     }
     let (ts, vals) = (s.timestamps.to_mut(), s.values.to_mut());
@@ -195,7 +200,13 @@ impl<'t> WindowWalk<'t> {
         while self.hi < ts.len() && ts[self.hi] <= end {
             self.hi += 1;
         }
-        while self.lo < self.hi && (ts[self.lo] < start || (!self.closed && ts[self.lo] == start)) {
+        // Timestamps are whole milliseconds: `(start, end]` is `[start + 1, end]`.
+        let first = if self.closed {
+            start
+        } else {
+            start.saturating_add(1)
+        };
+        while self.lo < self.hi && ts[self.lo] < first {
             self.lo += 1;
         }
         (self.lo, self.hi)
