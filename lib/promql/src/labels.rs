@@ -8,7 +8,7 @@ use regex::Regex;
 /// The label that holds the metric name.
 pub const METRIC_NAME: &str = "__name__";
 
-/// One `name="value"` pair.
+/// One `name="value"` pair, owned: what a label set is built from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Label {
     /// Label name.
@@ -17,18 +17,92 @@ pub struct Label {
     pub value: String,
 }
 
+/// One `name="value"` pair borrowed from a [`Labels`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelRef<'a> {
+    /// Label name.
+    pub name: &'a str,
+    /// Label value, never empty.
+    pub value: &'a str,
+}
+
+impl LabelRef<'_> {
+    /// An owned copy.
+    pub fn to_label(self) -> Label {
+        Label {
+            name: self.name.to_string(),
+            value: self.value.to_string(),
+        }
+    }
+}
+
 /// A label set in canonical form: sorted by name, no empty values, no duplicate names.
 ///
 /// Ordering compares label by label (name, then value), as Prometheus's `labels.Compare`.
-/// The pairs are shared: cloning a label set is a reference-count increment, and the setters
-/// copy on write.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Labels(Arc<Vec<Label>>);
+/// The pairs live in one shared allocation (a string of `<name length>:<name><value
+/// length>:<value>` items with decimal lengths, in name order, as Prometheus's `stringlabels`):
+/// cloning is a reference-count increment, reading a label set touches one or two cache
+/// lines, and the setters build a new string.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Labels(Arc<str>);
+
+impl Default for Labels {
+    fn default() -> Self {
+        Labels::empty()
+    }
+}
+
+impl PartialOrd for Labels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Labels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return std::cmp::Ordering::Equal;
+        }
+        self.iter().cmp(other.iter())
+    }
+}
+
+impl fmt::Debug for Labels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// Appends one encoded label to `out`.
+fn encode(out: &mut String, name: &str, value: &str) {
+    use std::fmt::Write as _;
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}:{name}{}:{value}", name.len(), value.len());
+}
+
+/// Builds label sets in name order.
+struct Builder(String);
+
+impl Builder {
+    fn with_capacity(n: usize) -> Self {
+        Builder(String::with_capacity(n))
+    }
+
+    fn push(&mut self, name: &str, value: &str) {
+        if !value.is_empty() {
+            encode(&mut self.0, name, value);
+        }
+    }
+
+    fn finish(self) -> Labels {
+        Labels(Arc::from(self.0))
+    }
+}
 
 impl Labels {
     /// The empty label set.
     pub fn empty() -> Self {
-        Labels(Arc::new(Vec::new()))
+        Labels(Arc::from(""))
     }
 
     /// Builds the canonical form of `labels`: sorted, empty values dropped, and for a name given
@@ -43,8 +117,12 @@ impl Labels {
                 _ => out.push(l),
             }
         }
-        out.retain(|l| !l.value.is_empty());
-        Labels(Arc::new(out))
+        let mut b =
+            Builder::with_capacity(out.iter().map(|l| l.name.len() + l.value.len() + 6).sum());
+        for l in &out {
+            b.push(&l.name, &l.value);
+        }
+        b.finish()
     }
 
     /// Builds a label set from `(name, value)` pairs.
@@ -62,17 +140,19 @@ impl Labels {
 
     /// The value of `name`, or `""` when the label is absent (Prometheus's convention).
     pub fn get(&self, name: &str) -> &str {
-        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
-            Ok(i) => &self.0[i].value,
-            Err(_) => "",
+        for l in self.iter() {
+            match l.name.cmp(name) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal => return l.value,
+                std::cmp::Ordering::Greater => break,
+            }
         }
+        ""
     }
 
     /// Whether the label `name` is present.
     pub fn has(&self, name: &str) -> bool {
-        self.0
-            .binary_search_by(|l| l.name.as_str().cmp(name))
-            .is_ok()
+        !self.get(name).is_empty()
     }
 
     /// The metric name, if any.
@@ -83,41 +163,45 @@ impl Labels {
 
     /// Sets `name` to `value`; an empty value removes the label.
     pub fn set(&mut self, name: &str, value: &str) {
-        match self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
-            Ok(i) if value.is_empty() => {
-                Arc::make_mut(&mut self.0).remove(i);
+        let mut b = Builder::with_capacity(self.0.len() + name.len() + value.len() + 6);
+        let mut done = false;
+        for l in self.iter() {
+            if !done && l.name >= name {
+                b.push(name, value);
+                done = true;
+                if l.name == name {
+                    continue;
+                }
             }
-            Ok(i) => value.clone_into(&mut Arc::make_mut(&mut self.0)[i].value),
-            Err(_) if value.is_empty() => {}
-            Err(i) => Arc::make_mut(&mut self.0).insert(
-                i,
-                Label {
-                    name: name.to_string(),
-                    value: value.to_string(),
-                },
-            ),
+            b.push(l.name, l.value);
         }
+        if !done {
+            b.push(name, value);
+        }
+        *self = b.finish();
     }
 
     /// Removes `name` if present.
     pub fn remove(&mut self, name: &str) {
-        if let Ok(i) = self.0.binary_search_by(|l| l.name.as_str().cmp(name)) {
-            Arc::make_mut(&mut self.0).remove(i);
+        if self.has(name) {
+            *self = self.filtered(|l| l.name != name);
         }
     }
 
     /// Keeps only the labels for which `keep` returns true.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Label) -> bool) {
-        if self.0.iter().any(|l| !keep(l)) {
-            Arc::make_mut(&mut self.0).retain(|l| keep(l));
+    pub fn retain(&mut self, mut keep: impl FnMut(LabelRef<'_>) -> bool) {
+        if self.iter().any(|l| !keep(l)) {
+            *self = self.filtered(keep);
         }
     }
 
-    /// A copy of only the labels for which `keep` returns true (cheaper than clone + retain).
-    pub fn filtered(&self, mut keep: impl FnMut(&Label) -> bool) -> Labels {
-        Labels(Arc::new(
-            self.0.iter().filter(|l| keep(l)).cloned().collect(),
-        ))
+    /// A copy of only the labels for which `keep` returns true.
+    pub fn filtered(&self, mut keep: impl FnMut(LabelRef<'_>) -> bool) -> Labels {
+        let mut b = Builder::with_capacity(self.0.len());
+        for l in self.iter().filter(|l| keep(*l)) {
+            b.push(l.name, l.value);
+        }
+        b.finish()
     }
 
     /// A copy without the metric name.
@@ -128,13 +212,13 @@ impl Labels {
     }
 
     /// Iterates the labels in name order.
-    pub fn iter(&self) -> std::slice::Iter<'_, Label> {
-        self.0.iter()
+    pub fn iter(&self) -> LabelsIter<'_> {
+        LabelsIter { rest: &self.0 }
     }
 
     /// Number of labels.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.iter().count()
     }
 
     /// Whether there are no labels.
@@ -144,19 +228,54 @@ impl Labels {
 
     /// Approximate heap size in bytes, for the memory budget.
     pub fn heap_bytes(&self) -> usize {
-        self.0
-            .iter()
-            .map(|l| l.name.len() + l.value.len() + 48)
-            .sum::<usize>()
-            + 24
+        self.0.len() + 16
+    }
+}
+
+/// Iterator over the labels of a [`Labels`], in name order.
+#[derive(Clone, Debug)]
+pub struct LabelsIter<'a> {
+    rest: &'a str,
+}
+
+impl<'a> LabelsIter<'a> {
+    /// Splits one `<len>:<text>` item off the front.
+    #[inline]
+    fn take(&mut self) -> &'a str {
+        let b = self.rest.as_bytes();
+        let mut len = 0usize;
+        let mut i = 0;
+        while i < b.len() && b[i] != b':' {
+            len = len * 10 + usize::from(b[i] - b'0');
+            i += 1;
+        }
+        let text = self.rest.get(i + 1..i + 1 + len).unwrap_or_else(|| {
+            panic!("invariant broken: malformed label encoding {:?}", self.rest)
+        });
+        self.rest = &self.rest[i + 1 + len..];
+        text
+    }
+}
+
+impl<'a> Iterator for LabelsIter<'a> {
+    type Item = LabelRef<'a>;
+
+    #[inline]
+    fn next(&mut self) -> Option<LabelRef<'a>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let name = self.take();
+        let value = self.take();
+        Some(LabelRef { name, value })
     }
 }
 
 impl<'a> IntoIterator for &'a Labels {
-    type Item = &'a Label;
-    type IntoIter = std::slice::Iter<'a, Label>;
+    type Item = LabelRef<'a>;
+    type IntoIter = LabelsIter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
@@ -164,11 +283,11 @@ impl fmt::Display for Labels {
     /// Prometheus's `labels.String()`: `{__name__="x", job="a"}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
-        for (i, l) in self.0.iter().enumerate() {
+        for (i, l) in self.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{}={}", l.name, quote(&l.value))?;
+            write!(f, "{}={}", l.name, quote(l.value))?;
         }
         f.write_str("}")
     }
@@ -336,8 +455,46 @@ mod tests {
         l.set("b", "2");
         l.set("a", "");
         assert_eq!(l.to_string(), r#"{b="2", c="3"}"#);
+        l.set("b", "22");
+        l.set("d", "4");
+        assert_eq!(l.to_string(), r#"{b="22", c="3", d="4"}"#);
         l.remove("b");
-        assert_eq!(l.to_string(), r#"{c="3"}"#);
+        assert_eq!(l.to_string(), r#"{c="3", d="4"}"#);
+        assert_eq!(l.len(), 2);
+        l.retain(|lb| lb.name == "d");
+        assert_eq!(l, Labels::from_pairs(&[("d", "4")]));
+    }
+
+    #[test]
+    fn encoding_round_trips_any_text() {
+        // Lengths are bytes; values may hold the separator, digits, newlines and multibyte text.
+        let pairs = [
+            ("", "empty name"),
+            ("a:b", "12:34"),
+            ("long", "x".repeat(1000).leak() as &str),
+            ("utf8.name", "日本\n\"quoted\""),
+            ("z", "0"),
+        ];
+        let l = Labels::from_pairs(&pairs);
+        let got: Vec<(&str, &str)> = l.iter().map(|lb| (lb.name, lb.value)).collect();
+        assert_eq!(got, pairs.to_vec());
+        for (n, v) in pairs {
+            assert_eq!(l.get(n), v);
+        }
+        assert_eq!(l.get("b"), "");
+    }
+
+    #[test]
+    fn ordering_is_label_by_label() {
+        // Byte order of the encoding would put "10:..." before "2:..."; labels compare by
+        // name, then value.
+        let a = Labels::from_pairs(&[("a", "zz")]);
+        let b = Labels::from_pairs(&[("a", "zzzzzzzzzz")]);
+        let c = Labels::from_pairs(&[("a", "zz"), ("b", "1")]);
+        let d = Labels::from_pairs(&[("aa", "1")]);
+        let mut v = vec![d.clone(), c.clone(), b.clone(), a.clone()];
+        v.sort();
+        assert_eq!(v, vec![a, c, b, d]);
     }
 
     #[track_caller]

@@ -28,7 +28,7 @@ pub use engine::{
     Annotations, Engine, EngineConfig, QueryResult, QueryStats, QueryValue, RangeSeries, Sample,
 };
 pub use error::{ErrorKind, Limit, QueryError};
-pub use labels::{Label, LabelMatcher, Labels, MatchKind};
+pub use labels::{Label, LabelMatcher, LabelRef, Labels, LabelsIter, MatchKind};
 pub use parser::{ParseError, parse};
 pub use querier::{
     MemoryQuerier, Querier, STALE_NAN_BITS, SelectHints, Series, is_stale_nan, stale_nan,

@@ -9,14 +9,15 @@ use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent};
 use crate::ast::{AggOp, AggregateExpr, ExprKind, Pos};
 use crate::error::QueryError;
 use crate::functions::math::{format_go_float, kahan_inc, quantile};
-use crate::labels::{Label, Labels, METRIC_NAME};
+use crate::labels::{LabelRef, Labels, METRIC_NAME};
 
 /// Whether label `lb` is one of the output labels of a series' group.
-fn in_group(lb: &Label, grouping: &[String], without: bool) -> bool {
+fn in_group(lb: LabelRef<'_>, grouping: &[String], without: bool) -> bool {
+    let listed = grouping.iter().any(|g| g == lb.name);
     if without {
-        lb.name != METRIC_NAME && !grouping.contains(&lb.name)
+        lb.name != METRIC_NAME && !listed
     } else {
-        grouping.contains(&lb.name)
+        listed
     }
 }
 
@@ -67,7 +68,7 @@ impl Evaluator<'_> {
         };
         let input = self.eval_vector(&a.expr, st)?;
         let mut sets = LabelSets::default();
-        let keep = |lb: &Label| in_group(lb, &a.grouping, a.without);
+        let keep = |lb: LabelRef<'_>| in_group(lb, &a.grouping, a.without);
         let member: Vec<usize> = input.iter().map(|s| sets.id(&s.labels, keep).0).collect();
         let groups = sets.sets;
         match a.op {

@@ -7,7 +7,7 @@ use super::label_sets::LabelSets;
 use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent, merge_same_labels};
 use crate::ast::{BinOp, BinaryExpr, Card, VectorMatching};
 use crate::error::QueryError;
-use crate::labels::{Label, Labels, METRIC_NAME};
+use crate::labels::{LabelRef, Labels, METRIC_NAME};
 
 /// `op` on two numbers: `(value, keep)`. Comparisons keep the left value when true.
 #[inline]
@@ -58,11 +58,12 @@ fn go_pow(x: f64, y: f64) -> f64 {
 }
 
 /// Whether label `lb` is part of a series' join signature under `m`.
-fn in_signature(lb: &Label, m: &VectorMatching) -> bool {
+fn in_signature(lb: LabelRef<'_>, m: &VectorMatching) -> bool {
+    let listed = m.labels.iter().any(|l| l == lb.name);
     if m.on {
-        m.labels.contains(&lb.name)
+        listed
     } else {
-        lb.name != METRIC_NAME && !m.labels.contains(&lb.name)
+        lb.name != METRIC_NAME && !listed
     }
 }
 
@@ -126,7 +127,7 @@ impl Evaluator<'_> {
     ) -> Result<Vec<StepSeries>, QueryError> {
         let swap = m.card == Card::OneToMany;
         let (many, one) = if swap { (&rhs, &lhs) } else { (&lhs, &rhs) };
-        let keep = |lb: &Label| in_signature(lb, m);
+        let keep = |lb: LabelRef<'_>| in_signature(lb, m);
         let mut sigs = LabelSets::default();
         let one_sig: Vec<usize> = one.iter().map(|s| sigs.id(&s.labels, keep).0).collect();
         // The "one" side's series per signature, as one flat list: members of signature `g`
@@ -260,7 +261,7 @@ fn result_labels(many: &Labels, one: &Labels, op: BinOp, m: &VectorMatching) -> 
     // One copy of the kept labels, instead of a clone changed step by step.
     let mut l = many.filtered(|lb| {
         !(op.is_arithmetic() && lb.name == METRIC_NAME)
-            && (m.card != Card::OneToOne || m.on == m.labels.contains(&lb.name))
+            && (m.card != Card::OneToOne || m.on == m.labels.iter().any(|l| l == lb.name))
     });
     for name in &m.include {
         l.set(name, one.get(name));
@@ -335,7 +336,7 @@ fn filter_by_presence(
     st: Steps,
     keep_present: bool,
 ) -> Vec<StepSeries> {
-    let keep = |lb: &Label| in_signature(lb, m);
+    let keep = |lb: LabelRef<'_>| in_signature(lb, m);
     let mut sigs = LabelSets::default();
     // present[g * n + i]: some right series of signature g has a point at step i.
     let mut present: Vec<bool> = Vec::new();
@@ -375,7 +376,7 @@ fn default_vectors(
     if l.is_empty() {
         return r;
     }
-    let keep = |lb: &Label| in_signature(lb, m);
+    let keep = |lb: LabelRef<'_>| in_signature(lb, m);
     let mut sigs = LabelSets::default();
     let mut by_sig: Vec<Vec<usize>> = Vec::new();
     for (i, s) in r.iter().enumerate() {

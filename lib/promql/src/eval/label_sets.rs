@@ -3,7 +3,7 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::labels::{Label, Labels};
+use crate::labels::{LabelRef, Labels};
 
 /// Dense ids for the distinct label subsets seen so far. A series costs one pass over its labels
 /// and one hash lookup in a reused key buffer; a label set is built only for a new subset.
@@ -18,9 +18,9 @@ pub(crate) struct LabelSets {
 impl LabelSets {
     /// The id of the subset of `labels` that `keep` selects (new ids count up from 0), and
     /// whether it is new.
-    pub fn id(&mut self, labels: &Labels, keep: impl Fn(&Label) -> bool) -> (usize, bool) {
+    pub fn id(&mut self, labels: &Labels, keep: impl Fn(LabelRef<'_>) -> bool) -> (usize, bool) {
         self.key.clear();
-        for l in labels.iter().filter(|l| keep(l)) {
+        for l in labels.iter().filter(|l| keep(*l)) {
             // 0xff never occurs in UTF-8, so the encoding is unambiguous.
             self.key.extend_from_slice(l.name.as_bytes());
             self.key.push(0xff);
@@ -37,9 +37,9 @@ impl LabelSets {
     }
 
     /// The id of `labels`' subset if it was seen, without adding it.
-    pub fn get(&mut self, labels: &Labels, keep: impl Fn(&Label) -> bool) -> Option<usize> {
+    pub fn get(&mut self, labels: &Labels, keep: impl Fn(LabelRef<'_>) -> bool) -> Option<usize> {
         self.key.clear();
-        for l in labels.iter().filter(|l| keep(l)) {
+        for l in labels.iter().filter(|l| keep(*l)) {
             self.key.extend_from_slice(l.name.as_bytes());
             self.key.push(0xff);
             self.key.extend_from_slice(l.value.as_bytes());
@@ -61,7 +61,7 @@ mod tests {
     #[test]
     fn same_subset_same_id() {
         let mut g = LabelSets::default();
-        let by_job = |l: &Label| l.name == "job";
+        let by_job = |l: LabelRef<'_>| l.name == "job";
         let a = Labels::from_pairs(&[("job", "a"), ("i", "1")]);
         let b = Labels::from_pairs(&[("job", "a"), ("i", "2")]);
         let c = Labels::from_pairs(&[("job", "b")]);
@@ -72,7 +72,7 @@ mod tests {
         // Name and value boundaries are part of the key.
         let d = Labels::from_pairs(&[("ab", "c")]);
         let e = Labels::from_pairs(&[("a", "bc")]);
-        let all = |_: &Label| true;
+        let all = |_: LabelRef<'_>| true;
         assert_ne!(g.id(&d, all).0, g.id(&e, all).0);
         assert_eq!(g.get(&e, all), Some(3));
         assert_eq!(g.get(&c, all), Some(1));
