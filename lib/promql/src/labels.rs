@@ -39,8 +39,9 @@ impl LabelRef<'_> {
 /// A label set in canonical form: sorted by name, no empty values, no duplicate names.
 ///
 /// Ordering compares label by label (name, then value), as Prometheus's `labels.Compare`.
-/// The pairs live in one shared allocation (a string of `<name length>:<name><value
-/// length>:<value>` items with decimal lengths, in name order, as Prometheus's `stringlabels`):
+/// The pairs live in one shared allocation (a string of `<name length><name><value
+/// length><value>` items in name order, lengths as in [`encode_len`], as Prometheus's
+/// `stringlabels`):
 /// cloning is a reference-count increment, reading a label set touches one or two cache
 /// lines, and the setters build a new string.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -73,11 +74,27 @@ impl fmt::Debug for Labels {
     }
 }
 
+/// Appends `len` as ASCII base-64 digits, most significant first: `0x40 | d` for every digit
+/// but the last, plain `d` for the last. Lengths below 64 take one byte, and the encoding
+/// stays valid UTF-8.
+fn encode_len(out: &mut String, len: usize) {
+    let mut shift = 0;
+    while len >> (shift + 6) != 0 {
+        shift += 6;
+    }
+    while shift > 0 {
+        out.push(char::from(0x40 | ((len >> shift) & 0x3f) as u8));
+        shift -= 6;
+    }
+    out.push(char::from((len & 0x3f) as u8));
+}
+
 /// Appends one encoded label to `out`.
 fn encode(out: &mut String, name: &str, value: &str) {
-    use std::fmt::Write as _;
-    // Writing to a String cannot fail.
-    let _ = write!(out, "{}:{name}{}:{value}", name.len(), value.len());
+    encode_len(out, name.len());
+    out.push_str(name);
+    encode_len(out, value.len());
+    out.push_str(value);
 }
 
 /// Builds label sets in name order.
@@ -239,20 +256,24 @@ pub struct LabelsIter<'a> {
 }
 
 impl<'a> LabelsIter<'a> {
-    /// Splits one `<len>:<text>` item off the front.
+    /// Splits one length-prefixed item (see [`encode_len`]) off the front.
     #[inline]
     fn take(&mut self) -> &'a str {
         let b = self.rest.as_bytes();
         let mut len = 0usize;
         let mut i = 0;
-        while i < b.len() && b[i] != b':' {
-            len = len * 10 + usize::from(b[i] - b'0');
+        while i < b.len() && b[i] >= 0x40 {
+            len = (len << 6) | usize::from(b[i] & 0x3f);
             i += 1;
         }
-        let text = self.rest.get(i + 1..i + 1 + len).unwrap_or_else(|| {
+        len = (len << 6) | usize::from(b.get(i).copied().unwrap_or(0));
+        let (Some(text), Some(rest)) = (
+            self.rest.get(i + 1..i + 1 + len),
+            self.rest.get(i + 1 + len..),
+        ) else {
             panic!("invariant broken: malformed label encoding {:?}", self.rest)
-        });
-        self.rest = &self.rest[i + 1 + len..];
+        };
+        self.rest = rest;
         text
     }
 }
@@ -467,11 +488,17 @@ mod tests {
 
     #[test]
     fn encoding_round_trips_any_text() {
-        // Lengths are bytes; values may hold the separator, digits, newlines and multibyte text.
+        // Lengths are bytes (one to four digits here); text may hold digits, newlines and
+        // multibyte characters.
+        let long = "x".repeat(1000);
+        let longer = "y".repeat(300_000);
         let pairs = [
             ("", "empty name"),
             ("a:b", "12:34"),
-            ("long", "x".repeat(1000).leak() as &str),
+            ("l63", &long[..63]),
+            ("l64", &long[..64]),
+            ("long", &long[..]),
+            ("longer", &longer[..]),
             ("utf8.name", "日本\n\"quoted\""),
             ("z", "0"),
         ];

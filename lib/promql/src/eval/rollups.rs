@@ -213,6 +213,16 @@ impl<'t> WindowWalk<'t> {
     }
 }
 
+/// Whether some value is lower than the one before it.
+fn has_decrease(vals: &[f64]) -> bool {
+    let (Some(prev), Some(cur)) = (vals.get(..vals.len().saturating_sub(1)), vals.get(1..)) else {
+        return false;
+    };
+    prev.chunks(16)
+        .zip(cur.chunks(16))
+        .any(|(p, c)| p.iter().zip(c).fold(false, |acc, (p, c)| acc | (c < p)))
+}
+
 /// One series through the rollup at every step.
 fn rollup_series(
     s: &Series<'_>,
@@ -270,8 +280,9 @@ fn extrapolated_rate_series(
     is_rate: bool,
 ) -> Vec<f64> {
     let (ts, vals) = (&s.timestamps[..], &s.values[..]);
-    // Indices j with vals[j] < vals[j - 1]; usually none, and then nothing is allocated.
-    let resets: Vec<usize> = if is_counter {
+    // Indices j with vals[j] < vals[j - 1]; usually none, found by a check that compiles to
+    // vector compares, and then nothing is allocated.
+    let resets: Vec<usize> = if is_counter && has_decrease(vals) {
         (1..vals.len()).filter(|&j| vals[j] < vals[j - 1]).collect()
     } else {
         Vec::new()
