@@ -47,6 +47,14 @@ impl LabelRef<'_> {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Labels(Arc<str>);
 
+/// Label sets hash and compare as their encodings, so a map keyed by `Labels` can be looked
+/// up with an encoding built by [`Labels::encode_filtered`].
+impl std::borrow::Borrow<str> for Labels {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl Default for Labels {
     fn default() -> Self {
         Labels::empty()
@@ -213,12 +221,33 @@ impl Labels {
     }
 
     /// A copy of only the labels for which `keep` returns true.
-    pub fn filtered(&self, mut keep: impl FnMut(LabelRef<'_>) -> bool) -> Labels {
-        let mut b = Builder::with_capacity(self.0.len());
-        for l in self.iter().filter(|l| keep(*l)) {
-            b.push(l.name, l.value);
+    pub fn filtered(&self, keep: impl FnMut(LabelRef<'_>) -> bool) -> Labels {
+        let mut out = String::with_capacity(self.0.len());
+        self.encode_filtered(keep, &mut out);
+        Labels(Arc::from(out))
+    }
+
+    /// Appends the encoding of the labels for which `keep` returns true to `out`: the
+    /// encoding of `self.filtered(keep)`, built by copying encoded items, so equal subsets give
+    /// equal strings (a hash key without building a label set).
+    pub(crate) fn encode_filtered(
+        &self,
+        mut keep: impl FnMut(LabelRef<'_>) -> bool,
+        out: &mut String,
+    ) {
+        let mut it = self.iter();
+        loop {
+            let before = it.rest;
+            let Some(l) = it.next() else { break };
+            if keep(l) {
+                out.push_str(&before[..before.len() - it.rest.len()]);
+            }
         }
-        b.finish()
+    }
+
+    /// The label set whose encoding is `encoded`, as built by [`Labels::encode_filtered`].
+    pub(crate) fn from_encoded(encoded: &str) -> Labels {
+        Labels(Arc::from(encoded))
     }
 
     /// A copy without the metric name.

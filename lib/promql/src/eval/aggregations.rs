@@ -142,67 +142,69 @@ fn fold(
     let n = st.n;
     let mut acc = vec![Acc::default(); groups.len() * n];
     let mut drop = vec![false; groups.len()];
-    for (s, &g) in input.iter().zip(member) {
-        drop[g] |= s.drop_name;
-        let row = &mut acc[g * n..(g + 1) * n];
-        for (a, &f) in row.iter_mut().zip(&s.values) {
-            if is_absent(f) {
-                continue;
-            }
-            if !a.seen {
-                *a = Acc {
-                    seen: true,
-                    value: f,
-                    mean: f,
-                    count: 1.0,
-                    ..Acc::default()
-                };
-                if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                    a.value = if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    };
-                }
-                if op == AggOp::Group {
-                    a.value = 1.0;
-                }
-                continue;
-            }
-            match op {
-                AggOp::Sum => (a.value, a.c) = kahan_inc(f, a.value, a.c),
-                AggOp::Avg => {
-                    a.count += 1.0;
-                    if !a.incremental {
-                        let (nv, nc) = kahan_inc(f, a.value, a.c);
-                        if !nv.is_infinite() {
-                            a.value = nv;
-                            a.c = nc;
-                            continue;
-                        }
-                        a.incremental = true;
-                        a.mean = a.value / (a.count - 1.0);
-                        a.c /= a.count - 1.0;
-                    }
-                    let q = (a.count - 1.0) / a.count;
-                    (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
-                }
-                AggOp::Count => a.count += 1.0,
-                AggOp::Max if (a.value < f || a.value.is_nan()) => {
-                    a.value = f;
-                }
-                AggOp::Min if (a.value > f || a.value.is_nan()) => {
-                    a.value = f;
-                }
-                AggOp::Stddev | AggOp::Stdvar => {
-                    a.count += 1.0;
-                    let delta = f - a.mean;
-                    a.mean += delta / a.count;
-                    a.value += delta * (f - a.mean);
-                }
-                _ => {}
-            }
+    let first = |f: f64| {
+        let mut a = Acc {
+            seen: true,
+            value: f,
+            mean: f,
+            count: 1.0,
+            ..Acc::default()
+        };
+        if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+            a.value = if f.is_nan() || f.is_infinite() {
+                f64::NAN
+            } else {
+                0.0
+            };
         }
+        if op == AggOp::Group {
+            a.value = 1.0;
+        }
+        a
+    };
+    let (acc_rows, drop_rows) = (&mut acc[..], &mut drop[..]);
+    match op {
+        AggOp::Sum => accumulate(input, member, acc_rows, drop_rows, n, first, |a, f| {
+            (a.value, a.c) = kahan_inc(f, a.value, a.c);
+        }),
+        AggOp::Avg => accumulate(input, member, acc_rows, drop_rows, n, first, |a, f| {
+            a.count += 1.0;
+            if !a.incremental {
+                let (nv, nc) = kahan_inc(f, a.value, a.c);
+                if !nv.is_infinite() {
+                    a.value = nv;
+                    a.c = nc;
+                    return;
+                }
+                a.incremental = true;
+                a.mean = a.value / (a.count - 1.0);
+                a.c /= a.count - 1.0;
+            }
+            let q = (a.count - 1.0) / a.count;
+            (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
+        }),
+        AggOp::Count => accumulate(input, member, acc_rows, drop_rows, n, first, |a, _| {
+            a.count += 1.0;
+        }),
+        AggOp::Max => accumulate(input, member, acc_rows, drop_rows, n, first, |a, f| {
+            if a.value < f || a.value.is_nan() {
+                a.value = f;
+            }
+        }),
+        AggOp::Min => accumulate(input, member, acc_rows, drop_rows, n, first, |a, f| {
+            if a.value > f || a.value.is_nan() {
+                a.value = f;
+            }
+        }),
+        AggOp::Stddev | AggOp::Stdvar => {
+            accumulate(input, member, acc_rows, drop_rows, n, first, |a, f| {
+                a.count += 1.0;
+                let delta = f - a.mean;
+                a.mean += delta / a.count;
+                a.value += delta * (f - a.mean);
+            })
+        }
+        _ => accumulate(input, member, acc_rows, drop_rows, n, first, |_, _| {}),
     }
     let mut out = Vec::with_capacity(groups.len());
     for (g, labels) in groups.into_iter().enumerate() {
@@ -231,6 +233,34 @@ fn fold(
     }
     out.retain(|s| !s.is_empty());
     out
+}
+
+/// Folds every input series into its group's row of accumulators: `first` starts a step's
+/// accumulator from its first value, `add` adds the next ones. Generic so that each
+/// aggregation gets its own loop with the operation inlined.
+fn accumulate(
+    input: &[StepSeries],
+    member: &[usize],
+    acc: &mut [Acc],
+    drop: &mut [bool],
+    n: usize,
+    first: impl Fn(f64) -> Acc,
+    add: impl Fn(&mut Acc, f64),
+) {
+    for (s, &g) in input.iter().zip(member) {
+        drop[g] |= s.drop_name;
+        let row = &mut acc[g * n..(g + 1) * n];
+        for (a, &f) in row.iter_mut().zip(&s.values) {
+            if is_absent(f) {
+                continue;
+            }
+            if a.seen {
+                add(a, f);
+            } else {
+                *a = first(f);
+            }
+        }
+    }
 }
 
 fn quantiles(

@@ -6,11 +6,12 @@ use rustc_hash::FxHashMap;
 use crate::labels::{LabelRef, Labels};
 
 /// Dense ids for the distinct label subsets seen so far. A series costs one pass over its labels
-/// and one hash lookup in a reused key buffer; a label set is built only for a new subset.
+/// (copying the encoded items it keeps into a reused key) and one hash lookup; a label set is
+/// built only for a new subset.
 #[derive(Default)]
 pub(crate) struct LabelSets {
-    index: FxHashMap<Box<[u8]>, usize>,
-    key: Vec<u8>,
+    index: FxHashMap<Labels, usize>,
+    key: String,
     /// The subsets, by id.
     pub sets: Vec<Labels>,
 }
@@ -20,32 +21,22 @@ impl LabelSets {
     /// whether it is new.
     pub fn id(&mut self, labels: &Labels, keep: impl Fn(LabelRef<'_>) -> bool) -> (usize, bool) {
         self.key.clear();
-        for l in labels.iter().filter(|l| keep(*l)) {
-            // 0xff never occurs in UTF-8, so the encoding is unambiguous.
-            self.key.extend_from_slice(l.name.as_bytes());
-            self.key.push(0xff);
-            self.key.extend_from_slice(l.value.as_bytes());
-            self.key.push(0xff);
-        }
-        if let Some(&id) = self.index.get(&self.key[..]) {
+        labels.encode_filtered(keep, &mut self.key);
+        if let Some(&id) = self.index.get(self.key.as_str()) {
             return (id, false);
         }
         let id = self.sets.len();
-        self.index.insert(self.key.clone().into_boxed_slice(), id);
-        self.sets.push(labels.filtered(keep));
+        let set = Labels::from_encoded(&self.key);
+        self.index.insert(set.clone(), id);
+        self.sets.push(set);
         (id, true)
     }
 
     /// The id of `labels`' subset if it was seen, without adding it.
     pub fn get(&mut self, labels: &Labels, keep: impl Fn(LabelRef<'_>) -> bool) -> Option<usize> {
         self.key.clear();
-        for l in labels.iter().filter(|l| keep(*l)) {
-            self.key.extend_from_slice(l.name.as_bytes());
-            self.key.push(0xff);
-            self.key.extend_from_slice(l.value.as_bytes());
-            self.key.push(0xff);
-        }
-        self.index.get(&self.key[..]).copied()
+        labels.encode_filtered(keep, &mut self.key);
+        self.index.get(self.key.as_str()).copied()
     }
 
     /// Number of distinct subsets.

@@ -230,7 +230,7 @@ pub(super) fn window_of(s: &Series<'_>, start: i64, end: i64) -> Series<'static>
 /// staleness marker. `j` is a cursor that only moves forward across increasing `t`.
 #[inline]
 fn lookup(s: &Series<'_>, t: i64, lookback: i64, timestamps: bool, j: &mut usize) -> f64 {
-    let ts = &s.timestamps;
+    let (ts, vals) = (&s.timestamps[..], &s.values[..]);
     // Advance to the first sample after t.
     while *j < ts.len() && ts[*j] <= t {
         *j += 1;
@@ -239,12 +239,12 @@ fn lookup(s: &Series<'_>, t: i64, lookback: i64, timestamps: bool, j: &mut usize
         return absent();
     }
     let k = *j - 1;
-    if ts[k] <= t - lookback || is_stale_nan(s.values[k]) {
+    if ts[k] <= t - lookback || is_stale_nan(vals[k]) {
         return absent();
     }
     if timestamps {
         ts[k] as f64 / 1000.0
     } else {
-        s.values[k]
+        vals[k]
     }
 }

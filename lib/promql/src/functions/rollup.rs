@@ -180,14 +180,29 @@ fn compare_over_time(w: &W<'_>, better: fn(f64, f64) -> bool, timestamp: bool) -
     }))
 }
 
-/// `max_over_time`
-pub fn max_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    compare_over_time(w, |cur, best| cur > best || best.is_nan(), false)
+/// Prometheus's `max_over_time`/`min_over_time` loop, `best = cur if better(cur, best) or best
+/// is NaN`, split in two: while `best` is NaN every value replaces it (so with no number at all
+/// the result is the last NaN); from the first number on, NaN never wins and the loop is a
+/// plain select (one `maxsd`/`minsd` per sample).
+#[inline]
+fn extreme_over_time(vals: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let Some(k) = vals.iter().position(|v| !v.is_nan()) else {
+        return vals.last().copied().unwrap_or(f64::NAN);
+    };
+    vals[k + 1..].iter().fold(
+        vals[k],
+        |best, &cur| if better(cur, best) { cur } else { best },
+    )
 }
 
-/// `min_over_time`
+/// `max_over_time`: the largest value, NaN only if all are.
+pub fn max_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
+    Ok(Some(extreme_over_time(w.vals, |cur, best| cur > best)))
+}
+
+/// `min_over_time`: the smallest value, NaN only if all are.
 pub fn min_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    compare_over_time(w, |cur, best| cur < best || best.is_nan(), false)
+    Ok(Some(extreme_over_time(w.vals, |cur, best| cur < best)))
 }
 
 /// `ts_of_max_over_time` (MetricsQL `tmax_over_time`): time of the last maximum.
@@ -513,6 +528,34 @@ mod tests {
             60_000,
             Some(1.0),
         );
+    }
+
+    proptest::proptest! {
+        /// `max_over_time`/`min_over_time` give, bit for bit, Prometheus's loop (NaN payloads,
+        /// signed zeros, infinities, all-NaN windows).
+        #[test]
+        fn extremes_match_prometheus_loop(vals in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::Just(f64::NAN),
+                proptest::prelude::Just(f64::from_bits(0x7ff8_0000_0000_0001)),
+                proptest::prelude::Just(0.0),
+                proptest::prelude::Just(-0.0),
+                proptest::prelude::Just(f64::INFINITY),
+                proptest::prelude::Just(f64::NEG_INFINITY),
+                -3.0f64..3.0,
+            ],
+            1..30,
+        )) {
+            let ts: Vec<i64> = (0..vals.len() as i64).collect();
+            let w = W { ts: &ts, vals: &vals, range_start: -1, range_end: 100, range_ms: 101, eval_ts: 100, params: &[] };
+            let reference = |better: fn(f64, f64) -> bool| {
+                compare_over_time(&w, better, false).unwrap().unwrap().to_bits()
+            };
+            let max = max_over_time(&w, &mut Vec::new()).unwrap().unwrap().to_bits();
+            let min = min_over_time(&w, &mut Vec::new()).unwrap().unwrap().to_bits();
+            proptest::prop_assert_eq!(max, reference(|cur, best| cur > best || best.is_nan()));
+            proptest::prop_assert_eq!(min, reference(|cur, best| cur < best || best.is_nan()));
+        }
     }
 
     #[test]
