@@ -6,6 +6,7 @@ use super::{Evaluator, StepSeries, Steps, absent, is_absent};
 use crate::ast::{Call, ExprKind, Pos};
 use crate::error::QueryError;
 use crate::functions::math::format_go_float;
+use crate::functions::rollup::{Extrapolation, WindowGeometry};
 use crate::functions::{RollupFn, RollupWindow, rollup};
 use crate::labels::Labels;
 use crate::querier::{SelectHints, Series, is_stale_nan};
@@ -199,44 +200,61 @@ fn drop_stale(s: &mut Series<'_>) {
 /// forward, so a whole query walks each series once.
 struct WindowWalk<'t> {
     ts: &'t [i64],
-    closed: bool,
+    /// Timestamps at or below `start - open` are left of a window.
+    open: i64,
     lo: usize,
     hi: usize,
+    /// How far each end moved at the previous step: on a regular scrape grid, how far it moves
+    /// at this one.
+    dlo: usize,
+    dhi: usize,
 }
 
 impl<'t> WindowWalk<'t> {
     fn new(ts: &'t [i64], closed: bool) -> Self {
         WindowWalk {
             ts,
-            closed,
+            // Timestamps are whole milliseconds: `(start, end]` is `[start + 1, end]`.
+            open: i64::from(!closed),
             lo: 0,
             hi: 0,
+            dlo: 0,
+            dhi: 0,
         }
     }
 
     /// The window `(start, end]`; `start` and `end` must not decrease between calls.
-    #[inline]
+    #[inline(always)]
     fn advance(&mut self, start: i64, end: i64) -> (usize, usize) {
-        self.hi = skip_while_le(self.ts, self.hi, self.ts.len(), end);
-        // Timestamps are whole milliseconds: `(start, end]` is `[start + 1, end]`.
-        let first = if self.closed {
-            start
-        } else {
-            start.saturating_add(1)
-        };
-        self.lo = skip_while_le(self.ts, self.lo, self.hi, first.saturating_sub(1));
-        (self.lo, self.hi)
+        let hi = skip_while_le(self.ts, self.hi, self.ts.len(), end, self.dhi);
+        self.dhi = hi - self.hi;
+        self.hi = hi;
+        let left = start.saturating_add(self.open).saturating_sub(1);
+        let lo = skip_while_le(self.ts, self.lo, hi, left, self.dlo);
+        self.dlo = lo - self.lo;
+        self.lo = lo;
+        (lo, hi)
     }
 }
 
 /// The first index in `from..to` whose timestamp is above `t` (`to` if none); `ts` is sorted.
-#[inline]
-fn skip_while_le(ts: &[i64], mut from: usize, to: usize, t: i64) -> usize {
+/// Tries `from + guess` first with two compares (the move of the previous step, right on a
+/// regular grid, where a per-sample loop would end on a mispredicted branch), then walks.
+#[inline(always)]
+fn skip_while_le(ts: &[i64], from: usize, to: usize, t: i64, guess: usize) -> usize {
     let to = to.min(ts.len());
-    while from < to && ts[from] <= t {
-        from += 1;
+    let g = (from + guess).min(to);
+    // `g` is the answer when everything in from..g is at or below `t` (by order, the last one
+    // is) and `g` is the end or above `t`.
+    let left_ok = g == from || ts[g - 1] <= t;
+    if left_ok && (g == to || ts[g] > t) {
+        return g;
     }
-    from
+    let mut i = if left_ok { g } else { from };
+    while i < to && ts[i] <= t {
+        i += 1;
+    }
+    i
 }
 
 /// Whether some value is lower than the one before it. Compares 16 pairs at a time without an
@@ -322,6 +340,7 @@ fn extrapolated_rate_series(
     };
     // resets[r0..r1] are the decreases inside the current window: lo < j < hi.
     let (mut r0, mut r1) = (0usize, 0usize);
+    let mut last: Option<(WindowGeometry, Extrapolation)> = None;
     let mut values = Vec::with_capacity(st.n);
     let mut walk = WindowWalk::new(ts, closed);
     for i in 0..st.n {
@@ -353,7 +372,18 @@ fn extrapolated_rate_series(
             eval_ts,
             params: &[],
         };
-        values.push(rollup::extrapolate(&w, result, is_counter, is_rate));
+        // On a regular scrape grid consecutive windows have the same geometry: share its
+        // float work (the same computation on the same integers, so the same bits).
+        let g = WindowGeometry::of(&w);
+        let e = match last {
+            Some((lg, e)) if lg == g => e,
+            _ => {
+                let e = Extrapolation::new(g, is_rate);
+                last = Some((g, e));
+                e
+            }
+        };
+        values.push(e.apply(vals[lo], result, is_counter, is_rate));
     }
     values
 }
@@ -453,8 +483,11 @@ mod tests {
             range in 0i64..400_000,
             n in 1usize..60,
             closed in any::<bool>(),
+            regular in any::<bool>(),
         ) {
-            let ts: Vec<i64> = gaps.iter().scan(first, |t, g| { *t += g; Some(*t) }).collect();
+            // A regular grid (every gap the first one) is where the walk's guesses hit.
+            let gap = |i: usize| if regular { gaps[0] } else { gaps[i] };
+            let ts: Vec<i64> = (0..gaps.len()).scan(first, |t, i| { *t += gap(i); Some(*t) }).collect();
             let mut walk = WindowWalk::new(&ts, closed);
             for i in 0..n {
                 let end = start + i as i64 * step;
