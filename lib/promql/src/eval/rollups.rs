@@ -39,11 +39,9 @@ impl<'a> Evaluator<'a> {
                     func: Some(call.func.name.to_string()),
                     ..SelectHints::default()
                 };
-                let mut series = self.fetch(sel, mint, maxt, hints)?;
-                for s in &mut series {
-                    drop_stale(s);
-                }
-                series.retain(|s| !s.values.is_empty());
+                // Staleness markers are dropped per series just before its rollup, while its
+                // samples are in cache, not in a pass of their own over all series.
+                let series = self.fetch(sel, mint, maxt, hints)?;
                 Ok(Source {
                     series,
                     range_ms,
@@ -101,31 +99,40 @@ impl<'a> Evaluator<'a> {
             "delta" => Some((false, false)),
             _ => None,
         };
-        let results = self.sh.par_map(&src.series, work, |s| match kernel {
-            Some((is_counter, is_rate)) => Ok(extrapolated_rate_series(
-                s, &src, st, closed, is_counter, is_rate,
-            )),
-            // Dashboard favourites get a loop of their own with the function inlined; the
-            // others go through the table's function pointer. Same function, same results.
-            None => match name {
-                "max_over_time" => {
-                    rollup_series(s, &src, rollup::max_over_time, &params, st, closed)
-                }
-                "min_over_time" => {
-                    rollup_series(s, &src, rollup::min_over_time, &params, st, closed)
-                }
-                "avg_over_time" => {
-                    rollup_series(s, &src, rollup::avg_over_time, &params, st, closed)
-                }
-                "sum_over_time" => {
-                    rollup_series(s, &src, rollup::sum_over_time, &params, st, closed)
-                }
-                "last_over_time" => {
-                    rollup_series(s, &src, rollup::last_over_time, &params, st, closed)
-                }
-                "irate" => rollup_series(s, &src, rollup::irate, &params, st, closed),
-                _ => rollup_series(s, &src, f, &params, st, closed),
-            },
+        let results = self.sh.par_map(&src.series, work, |s| {
+            let stripped;
+            let s = if has_stale(&s.values) {
+                stripped = without_stale(s);
+                &stripped
+            } else {
+                s
+            };
+            match kernel {
+                Some((is_counter, is_rate)) => Ok(extrapolated_rate_series(
+                    s, &src, st, closed, is_counter, is_rate,
+                )),
+                // Dashboard favourites get a loop of their own with the function inlined; the
+                // others go through the table's function pointer. Same function, same results.
+                None => match name {
+                    "max_over_time" => {
+                        rollup_series(s, &src, rollup::max_over_time, &params, st, closed)
+                    }
+                    "min_over_time" => {
+                        rollup_series(s, &src, rollup::min_over_time, &params, st, closed)
+                    }
+                    "avg_over_time" => {
+                        rollup_series(s, &src, rollup::avg_over_time, &params, st, closed)
+                    }
+                    "sum_over_time" => {
+                        rollup_series(s, &src, rollup::sum_over_time, &params, st, closed)
+                    }
+                    "last_over_time" => {
+                        rollup_series(s, &src, rollup::last_over_time, &params, st, closed)
+                    }
+                    "irate" => rollup_series(s, &src, rollup::irate, &params, st, closed),
+                    _ => rollup_series(s, &src, f, &params, st, closed),
+                },
+            }
         })?;
         // Move the labels out of the raw series instead of cloning them.
         let out: Vec<StepSeries> = results
@@ -170,29 +177,29 @@ impl<'a> Evaluator<'a> {
     }
 }
 
-/// Removes the staleness markers of `s` (range selectors skip them), copying lent samples only
-/// when there is one.
-fn drop_stale(s: &mut Series<'_>) {
-    // Whole chunks without an early exit, so the check compiles to vector compares.
-    let chunks = s.values.chunks_exact(16);
-    let has_stale = chunks.remainder().iter().any(|v| is_stale_nan(*v))
+/// Whether `vals` holds a staleness marker. Whole chunks without an early exit, so the check
+/// compiles to vector compares.
+fn has_stale(vals: &[f64]) -> bool {
+    let chunks = vals.chunks_exact(16);
+    chunks.remainder().iter().any(|v| is_stale_nan(*v))
         || chunks
             .clone()
-            .any(|c| c.iter().fold(false, |acc, v| acc | is_stale_nan(*v)));
-    if !has_stale {
-        return;
-    }
-    let (ts, vals) = (s.timestamps.to_mut(), s.values.to_mut());
-    let mut k = 0;
-    for i in 0..vals.len() {
-        if !is_stale_nan(vals[i]) {
-            ts[k] = ts[i];
-            vals[k] = vals[i];
-            k += 1;
+            .any(|c| c.iter().fold(false, |acc, v| acc | is_stale_nan(*v)))
+}
+
+/// A copy of `s` without its staleness markers (range selectors skip them).
+fn without_stale(s: &Series<'_>) -> Series<'static> {
+    let (mut ts, mut vals) = (
+        Vec::with_capacity(s.values.len()),
+        Vec::with_capacity(s.values.len()),
+    );
+    for (&t, &v) in s.timestamps.iter().zip(s.values.iter()) {
+        if !is_stale_nan(v) {
+            ts.push(t);
+            vals.push(v);
         }
     }
-    ts.truncate(k);
-    vals.truncate(k);
+    Series::owned(s.labels.clone(), ts, vals)
 }
 
 /// The windows of one series at successive steps, as sample index ranges `lo..hi` with
@@ -465,9 +472,7 @@ mod tests {
             ts.push(t);
             vals.push(x);
         }
-        let mut s = Series::owned(Labels::empty(), ts, vals);
-        drop_stale(&mut s);
-        s
+        without_stale(&Series::owned(Labels::empty(), ts, vals))
     }
 
     proptest! {
