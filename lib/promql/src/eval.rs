@@ -8,6 +8,7 @@ mod calls;
 mod label_sets;
 mod rollups;
 mod selectors;
+mod window_walk;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};

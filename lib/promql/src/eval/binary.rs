@@ -126,9 +126,9 @@ impl Evaluator<'_> {
         st: Steps,
     ) -> Result<Vec<StepSeries>, QueryError> {
         let swap = m.card == Card::OneToMany;
-        let (many, one) = if swap { (&rhs, &lhs) } else { (&lhs, &rhs) };
+        let (mut many, one) = if swap { (rhs, lhs) } else { (lhs, rhs) };
         let keep = |lb: LabelRef<'_>| in_signature(lb, m);
-        let mut sigs = LabelSets::default();
+        let mut sigs = LabelSets::with_capacity(one.len());
         let one_sig: Vec<usize> = one.iter().map(|s| sigs.id(&s.labels, keep).0).collect();
         // The "one" side's series per signature, as one flat list: members of signature `g`
         // are `one_members[one_start[g]..one_start[g + 1]]`, in input order.
@@ -170,13 +170,37 @@ impl Evaluator<'_> {
             }
         }
         let mut out: Vec<StepSeries> = Vec::new();
-        let mut out_index: FxHashMap<Labels, usize> = FxHashMap::default();
+        let mut out_index: FxHashMap<Labels, usize> =
+            FxHashMap::with_capacity_and_hasher(many.len(), Default::default());
         // One-to-one: which "many" series matched each signature at each step.
         let mut owner: Vec<u32> = if m.card == Card::OneToOne {
             vec![0; sigs.len() * st.n]
         } else {
             Vec::new()
         };
+        if m.card == Card::OneToOne {
+            for (li, ls) in many.iter_mut().enumerate() {
+                let Some(so) = sigs.get(&ls.labels, keep) else {
+                    continue;
+                };
+                let cands = &one_members[one_start[so]..one_start[so + 1]];
+                one_to_one_series(
+                    b,
+                    st,
+                    li,
+                    ls,
+                    &one,
+                    cands,
+                    &mut owner[so * st.n..(so + 1) * st.n],
+                    &mut out,
+                    &mut out_index,
+                    m,
+                )?;
+            }
+            out.retain(|s| !s.is_empty());
+            self.sh.alloc_series(out.len(), st.n)?;
+            return Ok(out);
+        }
         // Many-to-one: output labels produced per signature and step.
         let mut grouped: FxHashMap<(usize, usize), Vec<usize>> = FxHashMap::default();
         for (li, ls) in many.iter().enumerate() {
@@ -253,6 +277,87 @@ impl Evaluator<'_> {
         self.sh.alloc_series(out.len(), st.n)?;
         Ok(out)
     }
+}
+
+/// One "many" series of a one-to-one operation at every step (the general loop of
+/// [`Evaluator::vector_binop`] specialised: one output label set per series, and the series'
+/// own values buffer becomes the output's unless an earlier series has the same output labels).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of the general loop, passed explicitly to keep the borrows apart"
+)]
+fn one_to_one_series(
+    b: &BinaryExpr,
+    st: Steps,
+    li: usize,
+    ls: &mut StepSeries,
+    one: &[StepSeries],
+    cands: &[usize],
+    owner: &mut [u32],
+    out: &mut Vec<StepSeries>,
+    out_index: &mut FxHashMap<Labels, usize>,
+    m: &VectorMatching,
+) -> Result<(), QueryError> {
+    let swap = m.card == Card::OneToMany;
+    // The output entry, created at the first matched step as the general loop does.
+    let mut target: Option<usize> = None;
+    let mut labels: Option<Labels> = None;
+    let mut own = std::mem::take(&mut ls.values);
+    let mut own_used = false;
+    for i in 0..st.n {
+        let lv = own[i];
+        own[i] = absent();
+        if is_absent(lv) {
+            continue;
+        }
+        let Some(&ri) = cands.iter().find(|&&j| !is_absent(one[j].values[i])) else {
+            continue;
+        };
+        let rv = one[ri].values[i];
+        let (fl, fr) = if swap { (rv, lv) } else { (lv, rv) };
+        let (mut value, keep) = apply(b.op, fl, fr);
+        if b.return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        }
+        if target.is_none() && !own_used {
+            let l = result_labels(&ls.labels, &one[ri].labels, b.op, m);
+            match out_index.get(&l) {
+                Some(&oi) => target = Some(oi),
+                None => own_used = true,
+            }
+            labels = Some(l);
+        }
+        let o = &mut owner[i];
+        if *o != 0 {
+            return Err(QueryError::exec(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ));
+        }
+        *o = li as u32 + 1;
+        if !keep && !b.return_bool {
+            continue;
+        }
+        // Steps before `i` of `own` are already rewritten, so writing step `i` is safe.
+        let slot = match target {
+            Some(oi) => &mut out[oi].values[i],
+            None => &mut own[i],
+        };
+        if !is_absent(*slot) {
+            return Err(QueryError::exec(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+        *slot = value;
+    }
+    if own_used && let Some(labels) = labels {
+        out_index.insert(labels.clone(), out.len());
+        out.push(StepSeries {
+            labels,
+            values: own,
+            drop_name: b.return_bool,
+        });
+    }
+    Ok(())
 }
 
 /// Labels of a vector/vector result: the "many" side's labels, without the name for

@@ -17,6 +17,15 @@ pub(crate) struct LabelSets {
 }
 
 impl LabelSets {
+    /// Room for `n` subsets without rehashing.
+    pub fn with_capacity(n: usize) -> Self {
+        LabelSets {
+            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            key: String::new(),
+            sets: Vec::with_capacity(n),
+        }
+    }
+
     /// The id of the subset of `labels` that `keep` selects (new ids count up from 0), and
     /// whether it is new.
     pub fn id(&mut self, labels: &Labels, keep: impl Fn(LabelRef<'_>) -> bool) -> (usize, bool) {

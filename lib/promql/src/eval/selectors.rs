@@ -1,6 +1,7 @@
 //! Selectors: fetching raw series within the limits, instant-vector lookback with staleness,
 //! and raw windows for range selectors and subqueries.
 
+use super::window_walk::skip_while_le;
 use super::{Evaluator, StepSeries, Steps, absent, is_absent};
 use crate::ast::{MatrixSelector, Subquery, VectorSelector, Window};
 use crate::error::QueryError;
@@ -71,20 +72,21 @@ impl<'a> Evaluator<'a> {
         // A sample exactly `lookback` old is out of the window (Prometheus 3) or in it (2).
         let lookback = lookback + 1 - self.sh.open();
         let out = self.sh.par_map(&raw, work, |s| {
+            let (ts, vals) = (&s.timestamps[..], &s.values[..]);
             let mut values = Vec::with_capacity(st.n);
             if fixed {
-                let v = lookup(s, first - sel.offset_ms, lookback, timestamps, &mut 0);
+                let j = ts.partition_point(|&t| t <= first - sel.offset_ms);
+                let v = lookup(ts, vals, j, first - sel.offset_ms, lookback, timestamps);
                 values.resize(st.n, v);
             } else {
-                let mut j = 0usize;
+                // `j`: the first sample after the step time; it only moves forward.
+                let (mut j, mut dj) = (0usize, 0usize);
                 for i in 0..st.n {
-                    values.push(lookup(
-                        s,
-                        st.ts(i) - sel.offset_ms,
-                        lookback,
-                        timestamps,
-                        &mut j,
-                    ));
+                    let t = st.ts(i) - sel.offset_ms;
+                    let next = skip_while_le(ts, j, ts.len(), t, dj);
+                    dj = next - j;
+                    j = next;
+                    values.push(lookup(ts, vals, j, t, lookback, timestamps));
                 }
             }
             Ok(values)
@@ -226,19 +228,14 @@ pub(super) fn window_of(s: &Series<'_>, start: i64, end: i64) -> Series<'static>
     Series::owned(s.labels.clone(), timestamps, values)
 }
 
-/// The value of `s` at `t`: its latest sample in `(t - lookback, t]` unless that is a
-/// staleness marker. `j` is a cursor that only moves forward across increasing `t`.
+/// The value at `t` of the series with samples `ts`, `vals`, where `j` is the index of its
+/// first sample after `t`: its latest sample in `(t - lookback, t]` unless that is a staleness
+/// marker.
 #[inline]
-fn lookup(s: &Series<'_>, t: i64, lookback: i64, timestamps: bool, j: &mut usize) -> f64 {
-    let (ts, vals) = (&s.timestamps[..], &s.values[..]);
-    // Advance to the first sample after t.
-    while *j < ts.len() && ts[*j] <= t {
-        *j += 1;
-    }
-    if *j == 0 {
+fn lookup(ts: &[i64], vals: &[f64], j: usize, t: i64, lookback: i64, timestamps: bool) -> f64 {
+    let Some(k) = j.checked_sub(1) else {
         return absent();
-    }
-    let k = *j - 1;
+    };
     if ts[k] <= t - lookback || is_stale_nan(vals[k]) {
         return absent();
     }
