@@ -398,7 +398,41 @@ pub struct LabelMatcher {
     pub kind: MatchKind,
     /// Value or regular expression source.
     pub value: String,
-    re: Option<Regex>,
+    re: Option<Pattern>,
+}
+
+/// A compiled `=~`/`!~` pattern.
+#[derive(Clone, Debug)]
+enum Pattern {
+    /// A pattern that is only literal alternatives (`node|host`, `api`): the value must equal
+    /// one of them. Dashboards are full of these, and compiling a regex costs far more than
+    /// parsing the rest of a query.
+    Literals(Vec<String>),
+    /// Anything else, compiled fully anchored.
+    Regex(Regex),
+}
+
+impl Pattern {
+    fn new(src: &str) -> Result<Pattern, regex::Error> {
+        // Characters with a meaning in `regex` syntax (without the `x` flag); a pattern free
+        // of them, split at `|`, is a set of literals.
+        const META: &[char] = &[
+            '\\', '.', '+', '*', '?', '(', ')', '|', '[', ']', '{', '}', '^', '$',
+        ];
+        if src.split('|').all(|alt| !alt.contains(META)) {
+            return Ok(Pattern::Literals(
+                src.split('|').map(str::to_string).collect(),
+            ));
+        }
+        compile_anchored(src).map(Pattern::Regex)
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            Pattern::Literals(alts) => alts.iter().any(|a| a == value),
+            Pattern::Regex(re) => re.is_match(value),
+        }
+    }
 }
 
 impl PartialEq for LabelMatcher {
@@ -412,7 +446,7 @@ impl LabelMatcher {
     /// newlines (`^(?s:value)$`), as Prometheus 3 does.
     pub fn new(name: &str, kind: MatchKind, value: &str) -> Result<Self, regex::Error> {
         let re = match kind {
-            MatchKind::Re | MatchKind::Nre => Some(compile_anchored(value)?),
+            MatchKind::Re | MatchKind::Nre => Some(Pattern::new(value)?),
             _ => None,
         };
         Ok(LabelMatcher {
@@ -569,5 +603,49 @@ mod tests {
         check(MatchKind::Re, "a.c", "a\nc", true); // `.` matches newline
         check(MatchKind::Nre, "a|b", "b", false);
         check(MatchKind::Re, "", "", true);
+        check(MatchKind::Re, "", "a", false);
+    }
+
+    /// Patterns that are literal alternatives skip the regex engine; they must match exactly
+    /// what the anchored regex matches.
+    #[test]
+    fn literal_patterns_match_as_regexes() {
+        let patterns = [
+            "node|host",
+            "api",
+            "",
+            "a|",
+            "|b",
+            "a||b",
+            "ä|日本",
+            "a b",
+            "a-b/c:d",
+            "x,y",
+            "a.b",
+            "a|b.*",
+            "(a|b)",
+            "a\\|b",
+            "[ab]",
+            "a{2}",
+            "^a$",
+            "a+",
+        ];
+        let values = [
+            "", "node", "host", "nodehost", "api", "apix", "a", "b", "ab", "a|b", "ä", "日本",
+            "a b", "a-b/c:d", "x,y", "a.b", "axb", "aa", "b.x", "a\\|b", "|",
+        ];
+        for p in patterns {
+            let fast = Pattern::new(p).unwrap();
+            let re = compile_anchored(p).unwrap();
+            for v in values {
+                assert_eq!(fast.is_match(v), re.is_match(v), "pattern {p:?} on {v:?}");
+            }
+        }
+        assert!(matches!(
+            Pattern::new("node|host"),
+            Ok(Pattern::Literals(_))
+        ));
+        assert!(matches!(Pattern::new("a.b"), Ok(Pattern::Regex(_))));
+        assert!(Pattern::new("a(").is_err());
     }
 }
