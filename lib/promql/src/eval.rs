@@ -205,6 +205,12 @@ impl Shared<'_> {
         }
     }
 
+    /// Whether [`Shared::par_map`] would spread `items` items of `work` samples or points over
+    /// threads.
+    pub fn parallel(&self, items: usize, work: usize) -> bool {
+        self.cfg.threads.max(1).min(items) > 1 && work >= 200_000
+    }
+
     /// Runs `f` over `items` on up to `threads` scoped threads when the work is large enough,
     /// keeping the order of results.
     pub fn par_map<T: Sync, R: Send>(
@@ -213,10 +219,10 @@ impl Shared<'_> {
         work: usize,
         f: impl Fn(&T) -> Result<R, QueryError> + Sync,
     ) -> Result<Vec<R>, QueryError> {
-        let threads = self.cfg.threads.max(1).min(items.len());
-        if threads <= 1 || work < 200_000 {
+        if !self.parallel(items.len(), work) {
             return items.iter().map(&f).collect();
         }
+        let threads = self.cfg.threads.max(1).min(items.len());
         let chunk = items.len().div_ceil(threads);
         let f = &f;
         let parts: Vec<Result<Vec<R>, QueryError>> = std::thread::scope(|s| {

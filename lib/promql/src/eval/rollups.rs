@@ -15,6 +15,12 @@ use crate::querier::{SelectHints, Series, is_stale_nan};
 /// Where the windows of one rollup come from.
 struct Source<'a> {
     series: Vec<Series<'a>>,
+    win: Windows,
+}
+
+/// Where the window of each step lies.
+#[derive(Clone, Copy, Debug)]
+struct Windows {
     range_ms: i64,
     offset_ms: i64,
     /// `@` time, fixing every window.
@@ -45,18 +51,22 @@ impl<'a> Evaluator<'a> {
                 let series = self.fetch(sel, mint, maxt, hints)?;
                 Ok(Source {
                     series,
-                    range_ms,
-                    offset_ms: sel.offset_ms,
-                    at,
+                    win: Windows {
+                        range_ms,
+                        offset_ms: sel.offset_ms,
+                        at,
+                    },
                 })
             }
             ExprKind::Subquery(sq) => {
                 let series = self.subquery_raw(sq, st)?;
                 Ok(Source {
                     series,
-                    range_ms: sq.range_ms,
-                    offset_ms: sq.offset_ms,
-                    at: sq.at.map(|a| self.sh.at_ms(a)),
+                    win: Windows {
+                        range_ms: sq.range_ms,
+                        offset_ms: sq.offset_ms,
+                        at: sq.at.map(|a| self.sh.at_ms(a)),
+                    },
                 })
             }
             _ => panic!(
@@ -73,6 +83,35 @@ impl<'a> Evaluator<'a> {
         pos: Pos,
         st: Steps,
     ) -> Result<Vec<StepSeries>, QueryError> {
+        let drop_name = rollup_drops_name(call);
+        let mut out = Vec::new();
+        self.rollup_each(call, f, st, &mut |labels, values| {
+            out.push(StepSeries {
+                labels,
+                values,
+                drop_name,
+            });
+            Vec::new()
+        })?;
+        if call.func.name == "absent_over_time" {
+            return Ok(absent_over_time(call, &out, st));
+        }
+        let _ = pos;
+        Ok(out)
+    }
+
+    /// Evaluates the rollup `call` over every series of its range argument and hands each
+    /// result that has a point (labels, one value per step) to `sink`, in series order. The
+    /// sink returns a buffer for the next result (empty if it kept the one it got), so a sink
+    /// that folds results into something else, as an aggregation does, allocates none.
+    /// Adds the rollup's annotations.
+    pub(super) fn rollup_each(
+        &self,
+        call: &Call,
+        f: RollupFn,
+        st: Steps,
+        sink: &mut dyn FnMut(Labels, Vec<f64>) -> Vec<f64>,
+    ) -> Result<(), QueryError> {
         let Some(mi) = call.func.matrix_arg() else {
             panic!(
                 "invariant broken: rollup {} without a range argument",
@@ -86,13 +125,29 @@ impl<'a> Evaluator<'a> {
                 params.push(self.eval_scalar(a, st)?);
             }
         }
-        let src = self.rollup_source(call, mi, st)?;
-        self.sh.alloc_series(src.series.len(), st.n)?;
+        let Source { series, win } = self.rollup_source(call, mi, st)?;
+        self.sh.alloc_series(series.len(), st.n)?;
         let name = call.func.name;
-        let drop_name = !(call.func.keeps_metric_name() || call.keep_metric_names);
         let work: usize =
-            src.series.iter().map(|s| s.values.len()).sum::<usize>() + src.series.len() * st.n;
+            series.iter().map(|s| s.values.len()).sum::<usize>() + series.len() * st.n;
         let closed = self.sh.cfg.left_closed_windows;
+        // rate and increase note metric names that do not look like counters. Read the names
+        // now, while the labels are in cache from the select, not after the rollups have
+        // streamed every sample through it.
+        let not_counter: Vec<bool> = if matches!(name, "rate" | "increase") {
+            series
+                .iter()
+                .map(|s| {
+                    s.labels.metric_name().is_some_and(|n| {
+                        !["_total", "_sum", "_count", "_bucket"]
+                            .iter()
+                            .any(|suf| n.ends_with(suf))
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         // (is_counter, is_rate) of the functions with a whole-series kernel.
         let kernel = match name {
             "rate" => Some((true, true)),
@@ -100,7 +155,8 @@ impl<'a> Evaluator<'a> {
             "delta" => Some((false, false)),
             _ => None,
         };
-        let results = self.sh.par_map(&src.series, work, |s| {
+        let params = &params[..];
+        let one = |s: &Series<'_>, out: &mut Vec<f64>| -> Result<(), QueryError> {
             let stripped;
             let s = if has_stale(&s.values) {
                 stripped = without_stale(s);
@@ -108,61 +164,105 @@ impl<'a> Evaluator<'a> {
             } else {
                 s
             };
+            let (ts, vals) = (&s.timestamps[..], &s.values[..]);
             match kernel {
-                Some((is_counter, is_rate)) => Ok(extrapolated_rate_series(
-                    s, &src, st, closed, is_counter, is_rate,
-                )),
+                Some((is_counter, is_rate)) => {
+                    extrapolated_rate_series(ts, vals, win, st, closed, is_counter, is_rate, out);
+                    Ok(())
+                }
                 // Dashboard favourites get a loop of their own with the function inlined; the
                 // others go through the table's function pointer. Same function, same results.
                 None => match name {
-                    "max_over_time" => {
-                        rollup_series(s, &src, rollup::max_over_time, &params, st, closed)
-                    }
-                    "min_over_time" => {
-                        rollup_series(s, &src, rollup::min_over_time, &params, st, closed)
-                    }
-                    "avg_over_time" => {
-                        rollup_series(s, &src, rollup::avg_over_time, &params, st, closed)
-                    }
-                    "sum_over_time" => {
-                        rollup_series(s, &src, rollup::sum_over_time, &params, st, closed)
-                    }
-                    "last_over_time" => {
-                        rollup_series(s, &src, rollup::last_over_time, &params, st, closed)
-                    }
-                    "irate" => rollup_series(s, &src, rollup::irate, &params, st, closed),
-                    _ => rollup_series(s, &src, f, &params, st, closed),
+                    "max_over_time" => rollup_series(
+                        ts,
+                        vals,
+                        win,
+                        rollup::max_over_time,
+                        params,
+                        st,
+                        closed,
+                        out,
+                    ),
+                    "min_over_time" => rollup_series(
+                        ts,
+                        vals,
+                        win,
+                        rollup::min_over_time,
+                        params,
+                        st,
+                        closed,
+                        out,
+                    ),
+                    "avg_over_time" => rollup_series(
+                        ts,
+                        vals,
+                        win,
+                        rollup::avg_over_time,
+                        params,
+                        st,
+                        closed,
+                        out,
+                    ),
+                    "sum_over_time" => rollup_series(
+                        ts,
+                        vals,
+                        win,
+                        rollup::sum_over_time,
+                        params,
+                        st,
+                        closed,
+                        out,
+                    ),
+                    "last_over_time" => rollup_series(
+                        ts,
+                        vals,
+                        win,
+                        rollup::last_over_time,
+                        params,
+                        st,
+                        closed,
+                        out,
+                    ),
+                    "irate" => rollup_series(ts, vals, win, rollup::irate, params, st, closed, out),
+                    _ => rollup_series(ts, vals, win, f, params, st, closed, out),
                 },
             }
-        })?;
-        // Move the labels out of the raw series instead of cloning them.
-        let out: Vec<StepSeries> = results
-            .into_iter()
-            .zip(src.series)
-            .map(|(values, s)| StepSeries {
-                labels: s.labels,
-                values,
-                drop_name,
-            })
-            .filter(|s| !s.is_empty())
-            .collect();
-
-        if name == "absent_over_time" {
-            return Ok(absent_over_time(call, &out, st));
-        }
-        if matches!(name, "rate" | "increase") {
-            for s in &out {
-                if let Some(n) = s.labels.metric_name()
-                    && !["_total", "_sum", "_count", "_bucket"]
-                        .iter()
-                        .any(|suf| n.ends_with(suf))
-                {
-                    self.sh.info(format!("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}{}", self.sh.pos(call.args[mi].pos)));
+        };
+        let mut any = false;
+        let mut emit = |i: usize, labels: Labels, values: Vec<f64>| -> Vec<f64> {
+            if values.iter().all(|v| is_absent(*v)) {
+                return values;
+            }
+            any = true;
+            if not_counter.get(i) == Some(&true)
+                && let Some(n) = labels.metric_name()
+            {
+                self.sh.info(format!("PromQL info: metric might not be a counter, name does not end in _total/_sum/_count/_bucket: {n:?}{}", self.sh.pos(call.args[mi].pos)));
+            }
+            sink(labels, values)
+        };
+        if self.sh.parallel(series.len(), work) {
+            let results = self.sh.par_map(&series, work, |s| {
+                let mut values = Vec::with_capacity(st.n);
+                one(s, &mut values)?;
+                Ok(values)
+            })?;
+            for (i, (values, s)) in results.into_iter().zip(series).enumerate() {
+                emit(i, s.labels, values);
+            }
+        } else {
+            let mut buf = Vec::with_capacity(st.n);
+            for (i, s) in series.into_iter().enumerate() {
+                buf.clear();
+                one(&s, &mut buf)?;
+                buf = emit(i, s.labels, buf);
+                if buf.capacity() == 0 {
+                    buf = Vec::with_capacity(st.n);
                 }
             }
         }
         if name == "quantile_over_time"
-            && !out.is_empty()
+            && any
             && let Some(q) = params
                 .first()
                 .and_then(|p| p.iter().find(|q| q.is_nan() || **q < 0.0 || **q > 1.0))
@@ -173,9 +273,13 @@ impl<'a> Evaluator<'a> {
                 self.sh.pos(call.args[0].pos)
             ));
         }
-        let _ = pos;
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Whether a rollup's results drop the metric name (at the end of the query).
+pub(super) fn rollup_drops_name(call: &Call) -> bool {
+    !(call.func.keeps_metric_name() || call.keep_metric_names)
 }
 
 /// Whether `vals` holds a staleness marker. Whole chunks without an early exit, so the check
@@ -220,24 +324,28 @@ fn has_decrease(vals: &[f64]) -> bool {
         .any(|(p, c)| p.iter().zip(c).fold(false, |acc, (p, c)| acc | (c < p)))
 }
 
-/// One series through the rollup at every step.
+/// One series (samples `ts`, `vals`) through the rollup at every step, appended to `values`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per inlined rollup; a struct would only rename the arguments"
+)]
 fn rollup_series(
-    s: &Series<'_>,
-    src: &Source<'_>,
+    ts: &[i64],
+    vals: &[f64],
+    win: Windows,
     f: impl Fn(&RollupWindow<'_>, &mut Vec<f64>) -> Result<Option<f64>, String>,
     params: &[Vec<f64>],
     st: Steps,
     closed: bool,
-) -> Result<Vec<f64>, QueryError> {
-    let mut values = Vec::with_capacity(st.n);
+    values: &mut Vec<f64>,
+) -> Result<(), QueryError> {
     let mut scratch = Vec::new();
     let mut step_params = vec![0.0; params.len()];
-    let (ts, vals) = (&s.timestamps[..], &s.values[..]);
     let mut walk = WindowWalk::new(ts, closed);
     for i in 0..st.n {
         let eval_ts = st.ts(i);
-        let end = src.at.unwrap_or(eval_ts) - src.offset_ms;
-        let start = end - src.range_ms;
+        let end = win.at.unwrap_or(eval_ts) - win.offset_ms;
+        let start = end - win.range_ms;
         let (lo, hi) = walk.advance(start, end);
         if lo >= hi {
             values.push(absent());
@@ -251,7 +359,7 @@ fn rollup_series(
             vals: &vals[lo..hi],
             range_start: start,
             range_end: end,
-            range_ms: src.range_ms,
+            range_ms: win.range_ms,
             eval_ts,
             params: &step_params,
         };
@@ -261,22 +369,27 @@ fn rollup_series(
             Err(msg) => return Err(QueryError::exec(msg)),
         }
     }
-    Ok(values)
+    Ok(())
 }
 
 /// `rate`, `increase` (`is_counter`) and `delta` of one series at every step, bit for bit what
 /// the window functions give, without re-scanning each window for counter resets: the
 /// decreases of the whole series are found once, so a window without one costs O(1) and a
 /// window with some adds the value before each, in order, as the window function does.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the same arguments as rollup_series, plus the two kernel flags"
+)]
 fn extrapolated_rate_series(
-    s: &Series<'_>,
-    src: &Source<'_>,
+    ts: &[i64],
+    vals: &[f64],
+    win: Windows,
     st: Steps,
     closed: bool,
     is_counter: bool,
     is_rate: bool,
-) -> Vec<f64> {
-    let (ts, vals) = (&s.timestamps[..], &s.values[..]);
+    values: &mut Vec<f64>,
+) {
     // Indices j with vals[j] < vals[j - 1]; usually none, found by a check that compiles to
     // vector compares, and then nothing is allocated.
     let resets: Vec<usize> = if is_counter && has_decrease(vals) {
@@ -287,12 +400,11 @@ fn extrapolated_rate_series(
     // resets[r0..r1] are the decreases inside the current window: lo < j < hi.
     let (mut r0, mut r1) = (0usize, 0usize);
     let mut last: Option<(WindowGeometry, Extrapolation)> = None;
-    let mut values = Vec::with_capacity(st.n);
     let mut walk = WindowWalk::new(ts, closed);
     for i in 0..st.n {
         let eval_ts = st.ts(i);
-        let end = src.at.unwrap_or(eval_ts) - src.offset_ms;
-        let start = end - src.range_ms;
+        let end = win.at.unwrap_or(eval_ts) - win.offset_ms;
+        let start = end - win.range_ms;
         let (lo, hi) = walk.advance(start, end);
         if hi - lo < 2 {
             values.push(absent());
@@ -314,7 +426,7 @@ fn extrapolated_rate_series(
             vals: &vals[lo..hi],
             range_start: start,
             range_end: end,
-            range_ms: src.range_ms,
+            range_ms: win.range_ms,
             eval_ts,
             params: &[],
         };
@@ -331,7 +443,6 @@ fn extrapolated_rate_series(
         };
         values.push(e.apply(vals[lo], result, is_counter, is_rate));
     }
-    values
 }
 
 /// `absent_over_time`: 1 at the steps where no series had a sample in its window.
@@ -433,7 +544,8 @@ mod tests {
             closed in any::<bool>(),
         ) {
             let s = series(first, &moves);
-            let src = Source { series: Vec::new(), range_ms, offset_ms, at };
+            let win = Windows { range_ms, offset_ms, at };
+            let (ts, vals) = (&s.timestamps[..], &s.values[..]);
             let st = Steps { start, step, n, implicit_window: step };
             let cases: [(RollupFn, bool, bool); 3] = [
                 (rollup::rate, true, true),
@@ -441,8 +553,10 @@ mod tests {
                 (rollup::delta, false, false),
             ];
             for (f, is_counter, is_rate) in cases {
-                let want = rollup_series(&s, &src, f, &[], st, closed).expect("no error");
-                let got = extrapolated_rate_series(&s, &src, st, closed, is_counter, is_rate);
+                let mut want = Vec::new();
+                rollup_series(ts, vals, win, f, &[], st, closed, &mut want).expect("no error");
+                let mut got = Vec::new();
+                extrapolated_rate_series(ts, vals, win, st, closed, is_counter, is_rate, &mut got);
                 let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 prop_assert_eq!(bits(&got), bits(&want), "counter {} rate {}", is_counter, is_rate);
             }
