@@ -6,6 +6,7 @@ mod aggregations;
 mod binary;
 mod calls;
 mod label_sets;
+mod prefetch;
 mod rollups;
 mod selectors;
 mod window_walk;
@@ -15,6 +16,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rustc_hash::FxHashMap;
+
+use self::prefetch::prefetch;
 
 use crate::ast::{At, Expr, ExprKind, Pos};
 use crate::engine::{Annotations, EngineConfig};
@@ -205,30 +208,31 @@ impl Shared<'_> {
         }
     }
 
-    /// Whether [`Shared::par_map`] would spread `items` items of `work` samples or points over
+    /// Whether [`Shared::par_map_series`] would spread `items` items of `work` samples or points over
     /// threads.
     pub fn parallel(&self, items: usize, work: usize) -> bool {
         self.cfg.threads.max(1).min(items) > 1 && work >= 200_000
     }
 
-    /// Runs `f` over `items` on up to `threads` scoped threads when the work is large enough,
-    /// keeping the order of results.
-    pub fn par_map<T: Sync, R: Send>(
+    /// Runs `f` over raw `series` on up to `threads` scoped threads when the work is large
+    /// enough, keeping the order of results. Each loop asks for the next series' samples
+    /// while `f` works on the current one.
+    pub fn par_map_series<R: Send>(
         &self,
-        items: &[T],
+        series: &[Series<'_>],
         work: usize,
-        f: impl Fn(&T) -> Result<R, QueryError> + Sync,
+        f: impl Fn(&Series<'_>) -> Result<R, QueryError> + Sync,
     ) -> Result<Vec<R>, QueryError> {
-        if !self.parallel(items.len(), work) {
-            return items.iter().map(&f).collect();
+        if !self.parallel(series.len(), work) {
+            return map_prefetched(series, &f);
         }
-        let threads = self.cfg.threads.max(1).min(items.len());
-        let chunk = items.len().div_ceil(threads);
+        let threads = self.cfg.threads.max(1).min(series.len());
+        let chunk = series.len().div_ceil(threads);
         let f = &f;
         let parts: Vec<Result<Vec<R>, QueryError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = items
+            let handles: Vec<_> = series
                 .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<R>, QueryError>>()))
+                .map(|c| s.spawn(move || map_prefetched(c, f)))
                 .collect();
             handles
                 .into_iter()
@@ -241,12 +245,28 @@ impl Shared<'_> {
                 })
                 .collect()
         });
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::with_capacity(series.len());
         for p in parts {
             out.extend(p?);
         }
         Ok(out)
     }
+}
+
+/// `f` over `series` in order, prefetching each next series' samples.
+fn map_prefetched<R>(
+    series: &[Series<'_>],
+    f: &impl Fn(&Series<'_>) -> Result<R, QueryError>,
+) -> Result<Vec<R>, QueryError> {
+    let mut out = Vec::with_capacity(series.len());
+    for (i, s) in series.iter().enumerate() {
+        if let Some(next) = series.get(i + 1) {
+            prefetch(&next.timestamps);
+            prefetch(&next.values);
+        }
+        out.push(f(s)?);
+    }
+    Ok(out)
 }
 
 /// Evaluates expressions against the shared state.

@@ -1,6 +1,7 @@
 //! Rollups: functions of a range vector, evaluated with a sliding window per series over raw
 //! samples (range selectors) or subquery points.
 
+use super::prefetch::prefetch;
 use super::selectors::window_ms;
 use super::window_walk::WindowWalk;
 use super::{Evaluator, StepSeries, Steps, absent, is_absent};
@@ -242,7 +243,7 @@ impl<'a> Evaluator<'a> {
             sink(labels, values)
         };
         if self.sh.parallel(series.len(), work) {
-            let results = self.sh.par_map(&series, work, |s| {
+            let results = self.sh.par_map_series(&series, work, |s| {
                 let mut values = Vec::with_capacity(st.n);
                 one(s, &mut values)?;
                 Ok(values)
@@ -252,7 +253,12 @@ impl<'a> Evaluator<'a> {
             }
         } else {
             let mut buf = Vec::with_capacity(st.n);
-            for (i, s) in series.into_iter().enumerate() {
+            let mut it = series.into_iter().enumerate().peekable();
+            while let Some((i, s)) = it.next() {
+                if let Some((_, next)) = it.peek() {
+                    prefetch(&next.timestamps);
+                    prefetch(&next.values);
+                }
                 buf.clear();
                 one(&s, &mut buf)?;
                 buf = emit(i, s.labels, buf);

@@ -71,7 +71,7 @@ impl<'a> Evaluator<'a> {
         let work = raw.iter().map(|s| s.values.len()).sum::<usize>() + raw.len() * st.n;
         // A sample exactly `lookback` old is out of the window (Prometheus 3) or in it (2).
         let lookback = lookback + 1 - self.sh.open();
-        let out = self.sh.par_map(&raw, work, |s| {
+        let out = self.sh.par_map_series(&raw, work, |s| {
             let (ts, vals) = (&s.timestamps[..], &s.values[..]);
             let mut values = Vec::with_capacity(st.n);
             if fixed {
