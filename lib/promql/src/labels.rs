@@ -222,9 +222,25 @@ impl Labels {
 
     /// A copy of only the labels for which `keep` returns true.
     pub fn filtered(&self, keep: impl FnMut(LabelRef<'_>) -> bool) -> Labels {
-        let mut out = String::with_capacity(self.0.len());
-        self.encode_filtered(keep, &mut out);
-        Labels(Arc::from(out))
+        thread_local! {
+            /// Reused encoding buffer: building the copy in it and then allocating the shared
+            /// string once halves the allocations (a `String` turned into an `Arc<str>` is
+            /// allocated twice).
+            static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                self.encode_filtered(keep, &mut buf);
+                Labels(Arc::from(buf.as_str()))
+            }
+            // Only if `keep` itself builds label sets.
+            Err(_) => {
+                let mut out = String::with_capacity(self.0.len());
+                self.encode_filtered(keep, &mut out);
+                Labels(Arc::from(out))
+            }
+        })
     }
 
     /// Appends the encoding of the labels for which `keep` returns true to `out`: the
