@@ -6,7 +6,6 @@ mod aggregations;
 mod binary;
 mod calls;
 mod label_sets;
-mod prefetch;
 mod rollups;
 mod selectors;
 mod window_walk;
@@ -17,7 +16,7 @@ use std::time::Instant;
 
 use rustc_hash::FxHashMap;
 
-use self::prefetch::prefetch;
+use crate::prefetch::prefetch;
 
 use crate::ast::{At, Expr, ExprKind, Pos};
 use crate::engine::{Annotations, EngineConfig};

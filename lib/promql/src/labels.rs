@@ -261,6 +261,11 @@ impl Labels {
         }
     }
 
+    /// The encoding (see [`Labels`]).
+    pub(crate) fn encoded(&self) -> &str {
+        &self.0
+    }
+
     /// The label set whose encoding is `encoded`, as built by [`Labels::encode_filtered`].
     pub(crate) fn from_encoded(encoded: &str) -> Labels {
         Labels(Arc::from(encoded))

@@ -20,6 +20,7 @@ pub mod functions;
 pub mod labels;
 pub mod lexer;
 pub mod parser;
+mod prefetch;
 pub mod promqltest;
 mod querier;
 

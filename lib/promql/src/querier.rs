@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use crate::error::QueryError;
 use crate::labels::{LabelMatcher, Labels};
+use crate::prefetch::prefetch;
 
 /// The Prometheus staleness marker: a NaN with this exact bit pattern ends a series.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -178,7 +179,10 @@ impl Querier for MemoryQuerier {
         _hints: &SelectHints,
         sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
-        for s in &self.series {
+        for (i, s) in self.series.iter().enumerate() {
+            if let Some(next) = self.series.get(i + 1) {
+                prefetch(next.labels.encoded().as_bytes());
+            }
             if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
                 continue;
             }

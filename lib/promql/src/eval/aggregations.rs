@@ -12,6 +12,7 @@ use crate::error::QueryError;
 use crate::functions::math::{format_go_float, kahan_inc, quantile};
 use crate::functions::{Impl, RollupFn};
 use crate::labels::{LabelRef, Labels, METRIC_NAME};
+use crate::prefetch::prefetch;
 
 /// Whether label `lb` is one of the output labels of a series' group.
 fn in_group(lb: LabelRef<'_>, grouping: &[String], without: bool) -> bool {
@@ -88,7 +89,11 @@ impl Evaluator<'_> {
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::Quantile
         ) {
             let mut fold = Fold::new(a.op, st, &a.grouping, a.without);
-            for s in &input {
+            for (i, s) in input.iter().enumerate() {
+                if let Some(next) = input.get(i + 1) {
+                    prefetch(next.labels.encoded().as_bytes());
+                    prefetch(&next.values);
+                }
                 fold.add(&s.labels, &s.values, s.drop_name);
             }
             self.sh.alloc_series(fold.groups(), st.n)?;

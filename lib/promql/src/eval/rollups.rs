@@ -1,7 +1,6 @@
 //! Rollups: functions of a range vector, evaluated with a sliding window per series over raw
 //! samples (range selectors) or subquery points.
 
-use super::prefetch::prefetch;
 use super::selectors::window_ms;
 use super::window_walk::WindowWalk;
 use super::{Evaluator, StepSeries, Steps, absent, is_absent};
@@ -11,6 +10,7 @@ use crate::functions::math::format_go_float;
 use crate::functions::rollup::{Extrapolation, WindowGeometry};
 use crate::functions::{RollupFn, RollupWindow, rollup};
 use crate::labels::Labels;
+use crate::prefetch::prefetch;
 use crate::querier::{SelectHints, Series, is_stale_nan};
 
 /// Where the windows of one rollup come from.
@@ -258,6 +258,8 @@ impl<'a> Evaluator<'a> {
                 if let Some((_, next)) = it.peek() {
                     prefetch(&next.timestamps);
                     prefetch(&next.values);
+                    // A folding sink reads the labels right after the rollup.
+                    prefetch(next.labels.encoded().as_bytes());
                 }
                 buf.clear();
                 one(&s, &mut buf)?;

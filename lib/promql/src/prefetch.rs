@@ -1,14 +1,14 @@
-//! Asking the CPU for the next series' samples while the current one is rolled up: a range
-//! query reads each series once, front to back, so every series starts with cache misses the
-//! hardware prefetcher cannot foresee (the arrays of consecutive series are unrelated
-//! allocations).
+//! Asking the CPU for the next series' samples and labels while the current one is worked on:
+//! a query reads each series once, front to back, so every series starts with cache misses the
+//! hardware prefetcher cannot foresee (the arrays and label sets of consecutive series are
+//! unrelated allocations).
 
 /// Bytes per cache line on the CPUs we run on.
 const LINE: usize = 64;
 
 /// Hints that `data` will be read soon. Never faults and changes nothing observable.
 #[inline]
-pub(super) fn prefetch<T>(data: &[T]) {
+pub(crate) fn prefetch<T>(data: &[T]) {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
