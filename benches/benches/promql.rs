@@ -1,5 +1,6 @@
 //! Query engine benchmarks: a rate-and-sum range query over 10 k counters, a classic
-//! `histogram_quantile` over 1 k bucket series, and parse throughput.
+//! `histogram_quantile` over 1 k bucket series, dashboard queries over 10 k gauges
+//! (`max_over_time`, `avg by`, a vector/vector division), and parse throughput.
 //!
 //! Run with `cargo bench -p benches --bench main -- promql`.
 
@@ -99,6 +100,107 @@ fn bucket_series() -> (MemoryQuerier, u64) {
     (q, samples)
 }
 
+/// node_exporter-like filesystem gauges: 2,000 instances x 5 mount points, one hour at 15 s,
+/// `node_filesystem_size_bytes` (constant per mount point) and `node_filesystem_avail_bytes`
+/// (a random walk below it). Returns the store and the samples of one metric.
+fn filesystem_gauges(instances: usize) -> (MemoryQuerier, u64) {
+    let mounts = [
+        ("/dev/sda1", "ext4", "/"),
+        ("/dev/sda2", "ext4", "/home"),
+        ("/dev/sdb1", "xfs", "/var/lib/data"),
+        ("tmpfs", "tmpfs", "/run"),
+        ("/dev/nvme0n1p1", "vfat", "/boot/efi"),
+    ];
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut all: Vec<(Labels, Vec<(i64, f64)>)> = Vec::new();
+    let mut samples = 0u64;
+    for i in 0..instances {
+        let instance = format!("host-{i:04}:9100");
+        for (device, fstype, mountpoint) in mounts {
+            let labels = |name: &str| {
+                Labels::from_pairs(&[
+                    ("__name__", name),
+                    ("instance", &instance),
+                    ("job", "node"),
+                    ("device", device),
+                    ("fstype", fstype),
+                    ("mountpoint", mountpoint),
+                ])
+            };
+            let size = ((next(&mut rng) % 1000 + 1) << 30) as f64;
+            let mut avail = size * (next(&mut rng) % 100) as f64 / 100.0;
+            let steps = HOUR_MS / SCRAPE_MS;
+            let size_pts: Vec<(i64, f64)> = (0..steps).map(|k| (k * SCRAPE_MS, size)).collect();
+            let avail_pts: Vec<(i64, f64)> = (0..steps)
+                .map(|k| {
+                    let step = (next(&mut rng) % (1 << 24)) as f64 - (1 << 23) as f64;
+                    avail = (avail + step).clamp(0.0, size);
+                    (k * SCRAPE_MS, avail)
+                })
+                .collect();
+            samples += avail_pts.len() as u64;
+            all.push((labels("node_filesystem_size_bytes"), size_pts));
+            all.push((labels("node_filesystem_avail_bytes"), avail_pts));
+        }
+    }
+    // Sorted input appends to the store instead of inserting in the middle.
+    all.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut q = MemoryQuerier::new();
+    for (labels, pts) in all {
+        q.add(labels, &pts);
+    }
+    (q, samples)
+}
+
+/// Benchmarks one range query over the last hour at step 60 s, on one thread; `samples` is the
+/// number of input samples the query reads.
+fn range_query(c: &mut Criterion, group: &str, q: &MemoryQuerier, samples: u64, query: &str) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(samples));
+    g.sample_size(10);
+    let engine = Engine::new(EngineConfig {
+        threads: 1,
+        ..EngineConfig::default()
+    });
+    g.bench_function("threads/1", |b| {
+        b.iter(|| {
+            black_box(
+                engine
+                    .range(q, query, 0, HOUR_MS, 60_000)
+                    .expect("query runs"),
+            )
+        });
+    });
+    g.finish();
+}
+
+/// Dashboard queries over 10 k gauge series: a rollup returning every series, an aggregation
+/// of an instant selector (lookback at each step), and a one-to-one division.
+fn dashboards(c: &mut Criterion) {
+    let (q, samples) = filesystem_gauges(2_000);
+    range_query(
+        c,
+        "promql/max_over_time_10k_series_1h",
+        &q,
+        samples,
+        "max_over_time(node_filesystem_avail_bytes[5m])",
+    );
+    range_query(
+        c,
+        "promql/avg_by_10k_series_1h",
+        &q,
+        samples,
+        "avg by (instance) (node_filesystem_avail_bytes)",
+    );
+    range_query(
+        c,
+        "promql/div_10k_by_10k_series_1h",
+        &q,
+        2 * samples,
+        "node_filesystem_avail_bytes / node_filesystem_size_bytes",
+    );
+}
+
 fn rate_sum(c: &mut Criterion) {
     let (q, samples) = cpu_counters(10_000);
     let mut g = c.benchmark_group("promql/sum_rate_10k_series_1h");
@@ -176,5 +278,6 @@ fn parse(c: &mut Criterion) {
 pub fn benches(c: &mut Criterion) {
     rate_sum(c);
     histogram_quantile(c);
+    dashboards(c);
     parse(c);
 }

@@ -686,7 +686,7 @@ fn write_text_sample(out: &mut String, labels: &promql::Labels, v: f64, ts: i64)
     for l in labels.iter().filter(|l| l.name != "__name__") {
         out.push(if first { '{' } else { ',' });
         first = false;
-        out.push_str(&l.name);
+        out.push_str(l.name);
         out.push_str("=\"");
         for c in l.value.chars() {
             match c {

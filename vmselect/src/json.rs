@@ -57,9 +57,9 @@ pub fn write_labels(out: &mut String, labels: &Labels) {
         if i > 0 {
             out.push(',');
         }
-        write_str(out, &l.name);
+        write_str(out, l.name);
         out.push(':');
-        write_str(out, &l.value);
+        write_str(out, l.value);
     }
     out.push('}');
 }

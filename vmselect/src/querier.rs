@@ -88,13 +88,13 @@ impl ClusterQuerier<'_> {
 }
 
 impl Querier for ClusterQuerier<'_> {
-    fn select(
-        &self,
+    fn select<'a>(
+        &'a self,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
         _hints: &SelectHints,
-        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+        sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
         let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
         let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
@@ -108,8 +108,8 @@ impl Querier for ClusterQuerier<'_> {
             }
             sink(Series {
                 labels,
-                timestamps,
-                values,
+                timestamps: timestamps.into(),
+                values: values.into(),
             })?;
         }
         Ok(())

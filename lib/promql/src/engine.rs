@@ -227,7 +227,12 @@ impl Engine {
                     .into_iter()
                     .map(|s| RangeSeries {
                         labels: s.labels,
-                        points: s.timestamps.into_iter().zip(s.values).collect(),
+                        points: s
+                            .timestamps
+                            .iter()
+                            .copied()
+                            .zip(s.values.iter().copied())
+                            .collect(),
                     })
                     .collect();
                 m.sort_by(|a, b| a.labels.cmp(&b.labels));
@@ -283,15 +288,19 @@ impl Engine {
             }],
             Value::Vector(series) => eval::finish_names(series)?
                 .into_iter()
-                .map(|s| RangeSeries {
-                    labels: s.labels,
-                    points: s
-                        .values
-                        .into_iter()
-                        .enumerate()
-                        .filter(|(_, v)| !is_absent(*v))
-                        .map(|(i, v)| (st.ts(i), v))
-                        .collect(),
+                .map(|s| {
+                    // Sized once: collecting a filter would grow the Vec step by step.
+                    let n = s.values.iter().filter(|v| !is_absent(**v)).count();
+                    let mut points = Vec::with_capacity(n);
+                    for (i, &v) in s.values.iter().enumerate() {
+                        if !is_absent(v) {
+                            points.push((st.ts(i), v));
+                        }
+                    }
+                    RangeSeries {
+                        labels: s.labels,
+                        points,
+                    }
                 })
                 .filter(|s| !s.points.is_empty())
                 .collect(),

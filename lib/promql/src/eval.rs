@@ -5,13 +5,18 @@
 mod aggregations;
 mod binary;
 mod calls;
+mod label_sets;
 mod rollups;
 mod selectors;
+mod window_walk;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+use rustc_hash::FxHashMap;
+
+use crate::prefetch::prefetch;
 
 use crate::ast::{At, Expr, ExprKind, Pos};
 use crate::engine::{Annotations, EngineConfig};
@@ -58,7 +63,7 @@ pub(crate) enum Value {
     /// An instant vector at every step.
     Vector(Vec<StepSeries>),
     /// Raw samples (a range selector or subquery at the top of an instant query).
-    Matrix(Vec<Series>),
+    Matrix(Vec<Series<'static>>),
 }
 
 /// The evaluation timestamps `start, start+step, ..., end`.
@@ -202,24 +207,31 @@ impl Shared<'_> {
         }
     }
 
-    /// Runs `f` over `items` on up to `threads` scoped threads when the work is large enough,
-    /// keeping the order of results.
-    pub fn par_map<T: Sync, R: Send>(
+    /// Whether [`Shared::par_map_series`] would spread `items` items of `work` samples or points over
+    /// threads.
+    pub fn parallel(&self, items: usize, work: usize) -> bool {
+        self.cfg.threads.max(1).min(items) > 1 && work >= 200_000
+    }
+
+    /// Runs `f` over raw `series` on up to `threads` scoped threads when the work is large
+    /// enough, keeping the order of results. Each loop asks for the next series' samples
+    /// while `f` works on the current one.
+    pub fn par_map_series<R: Send>(
         &self,
-        items: &[T],
+        series: &[Series<'_>],
         work: usize,
-        f: impl Fn(&T) -> Result<R, QueryError> + Sync,
+        f: impl Fn(&Series<'_>) -> Result<R, QueryError> + Sync,
     ) -> Result<Vec<R>, QueryError> {
-        let threads = self.cfg.threads.max(1).min(items.len());
-        if threads <= 1 || work < 200_000 {
-            return items.iter().map(&f).collect();
+        if !self.parallel(series.len(), work) {
+            return map_prefetched(series, &f);
         }
-        let chunk = items.len().div_ceil(threads);
+        let threads = self.cfg.threads.max(1).min(series.len());
+        let chunk = series.len().div_ceil(threads);
         let f = &f;
         let parts: Vec<Result<Vec<R>, QueryError>> = std::thread::scope(|s| {
-            let handles: Vec<_> = items
+            let handles: Vec<_> = series
                 .chunks(chunk)
-                .map(|c| s.spawn(move || c.iter().map(f).collect::<Result<Vec<R>, QueryError>>()))
+                .map(|c| s.spawn(move || map_prefetched(c, f)))
                 .collect();
             handles
                 .into_iter()
@@ -232,12 +244,28 @@ impl Shared<'_> {
                 })
                 .collect()
         });
-        let mut out = Vec::with_capacity(items.len());
+        let mut out = Vec::with_capacity(series.len());
         for p in parts {
             out.extend(p?);
         }
         Ok(out)
     }
+}
+
+/// `f` over `series` in order, prefetching each next series' samples.
+fn map_prefetched<R>(
+    series: &[Series<'_>],
+    f: &impl Fn(&Series<'_>) -> Result<R, QueryError>,
+) -> Result<Vec<R>, QueryError> {
+    let mut out = Vec::with_capacity(series.len());
+    for (i, s) in series.iter().enumerate() {
+        if let Some(next) = series.get(i + 1) {
+            prefetch(&next.timestamps);
+            prefetch(&next.values);
+        }
+        out.push(f(s)?);
+    }
+    Ok(out)
 }
 
 /// Evaluates expressions against the shared state.
@@ -305,7 +333,8 @@ pub(crate) fn merge_same_labels(series: Vec<StepSeries>) -> Result<Vec<StepSerie
     if series.len() <= 1 {
         return Ok(series);
     }
-    let mut index: HashMap<Labels, usize> = HashMap::with_capacity(series.len());
+    let mut index: FxHashMap<Labels, usize> =
+        FxHashMap::with_capacity_and_hasher(series.len(), Default::default());
     let mut out: Vec<StepSeries> = Vec::with_capacity(series.len());
     for s in series {
         match index.get(&s.labels) {

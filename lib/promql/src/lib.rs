@@ -20,6 +20,7 @@ pub mod functions;
 pub mod labels;
 pub mod lexer;
 pub mod parser;
+mod prefetch;
 pub mod promqltest;
 mod querier;
 
@@ -28,7 +29,7 @@ pub use engine::{
     Annotations, Engine, EngineConfig, QueryResult, QueryStats, QueryValue, RangeSeries, Sample,
 };
 pub use error::{ErrorKind, Limit, QueryError};
-pub use labels::{Label, LabelMatcher, Labels, MatchKind};
+pub use labels::{Label, LabelMatcher, LabelRef, Labels, LabelsIter, MatchKind};
 pub use parser::{ParseError, parse};
 pub use querier::{
     MemoryQuerier, Querier, STALE_NAN_BITS, SelectHints, Series, is_stale_nan, stale_nan,

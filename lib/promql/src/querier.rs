@@ -1,7 +1,10 @@
 //! Data access: the one trait through which the engine reads series, and an in-memory store.
 
+use std::borrow::Cow;
+
 use crate::error::QueryError;
 use crate::labels::{LabelMatcher, Labels};
+use crate::prefetch::prefetch;
 
 /// The Prometheus staleness marker: a NaN with this exact bit pattern ends a series.
 pub const STALE_NAN_BITS: u64 = 0x7ff0_0000_0000_0002;
@@ -18,14 +21,39 @@ pub fn stale_nan() -> f64 {
 }
 
 /// One series with its raw samples in time order, without duplicate timestamps.
+///
+/// The samples are either owned (a querier that decodes storage blocks hands its `Vec`s over:
+/// `Cow::Owned`, no copy) or lent for the querier's lifetime `'a` (a querier that already holds
+/// the samples in memory: `Cow::Borrowed`, no copy either). The engine copies lent samples only
+/// when it must change them (to drop staleness markers).
 #[derive(Clone, Debug, PartialEq, Default)]
-pub struct Series {
+pub struct Series<'a> {
     /// The series' label set, `__name__` included.
     pub labels: Labels,
     /// Sample timestamps in milliseconds, strictly increasing.
-    pub timestamps: Vec<i64>,
+    pub timestamps: Cow<'a, [i64]>,
     /// Sample values; `values[i]` belongs to `timestamps[i]`. May hold staleness markers.
-    pub values: Vec<f64>,
+    pub values: Cow<'a, [f64]>,
+}
+
+impl<'a> Series<'a> {
+    /// A series that owns its samples.
+    pub fn owned(labels: Labels, timestamps: Vec<i64>, values: Vec<f64>) -> Series<'static> {
+        Series {
+            labels,
+            timestamps: Cow::Owned(timestamps),
+            values: Cow::Owned(values),
+        }
+    }
+
+    /// A series lending samples that live as long as `'a` (the querier).
+    pub fn borrowed(labels: Labels, timestamps: &'a [i64], values: &'a [f64]) -> Series<'a> {
+        Series {
+            labels,
+            timestamps: Cow::Borrowed(timestamps),
+            values: Cow::Borrowed(values),
+        }
+    }
 }
 
 /// What the engine will do with the selected data; a querier may use it to plan reads.
@@ -54,20 +82,24 @@ pub trait Querier: Send + Sync {
     /// Streams every series matching all `matchers` with its samples in `[start_ms, end_ms]`
     /// (inclusive), samples in time order and de-duplicated, into `sink`. A sink error (a limit
     /// was reached) must stop the select and be returned unchanged.
-    fn select(
-        &self,
+    ///
+    /// A series may own its samples or lend them from the querier (see [`Series`]); the engine
+    /// keeps what it receives until the query ends, and never longer than `'a`.
+    fn select<'a>(
+        &'a self,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
         hints: &SelectHints,
-        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+        sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError>;
 }
 
-/// An in-memory series store, for tests and the test-script runner.
+/// An in-memory series store, for tests, benchmarks and the test-script runner. It lends its
+/// samples to the engine instead of copying them.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryQuerier {
-    series: Vec<Series>,
+    series: Vec<Series<'static>>,
 }
 
 impl MemoryQuerier {
@@ -117,49 +149,61 @@ impl MemoryQuerier {
         all.extend_from_slice(samples);
         // Stable sort keeps insertion order among equal timestamps; keep the last of each.
         all.sort_by_key(|&(t, _)| t);
-        s.timestamps.clear();
-        s.values.clear();
+        let (timestamps, values) = (s.timestamps.to_mut(), s.values.to_mut());
+        timestamps.clear();
+        values.clear();
         for (t, v) in all {
-            if s.timestamps.last() == Some(&t) {
-                if let Some(last) = s.values.last_mut() {
+            if timestamps.last() == Some(&t) {
+                if let Some(last) = values.last_mut() {
                     *last = v;
                 }
             } else {
-                s.timestamps.push(t);
-                s.values.push(v);
+                timestamps.push(t);
+                values.push(v);
             }
         }
     }
 
     /// Every stored series.
-    pub fn series(&self) -> &[Series] {
+    pub fn series(&self) -> &[Series<'static>] {
         &self.series
     }
 }
 
 impl Querier for MemoryQuerier {
-    fn select(
-        &self,
+    fn select<'a>(
+        &'a self,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
         _hints: &SelectHints,
-        sink: &mut dyn FnMut(Series) -> Result<(), QueryError>,
+        sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
-        for s in &self.series {
+        for (i, s) in self.series.iter().enumerate() {
+            if let Some(next) = self.series.get(i + 1) {
+                prefetch(next.labels.encoded().as_bytes());
+            }
             if !matchers.iter().all(|m| m.matches_labels(&s.labels)) {
                 continue;
             }
-            let lo = s.timestamps.partition_point(|&t| t < start_ms);
-            let hi = s.timestamps.partition_point(|&t| t <= end_ms);
+            let ts = &s.timestamps[..];
+            // Most selects cover whole series: two reads instead of two binary searches.
+            let lo = match ts.first() {
+                Some(&t) if t >= start_ms => 0,
+                _ => ts.partition_point(|&t| t < start_ms),
+            };
+            let hi = match ts.last() {
+                Some(&t) if t <= end_ms => ts.len(),
+                _ => ts.partition_point(|&t| t <= end_ms),
+            };
             if lo >= hi {
                 continue;
             }
-            sink(Series {
-                labels: s.labels.clone(),
-                timestamps: s.timestamps[lo..hi].to_vec(),
-                values: s.values[lo..hi].to_vec(),
-            })?;
+            sink(Series::borrowed(
+                s.labels.clone(),
+                &ts[lo..hi],
+                &s.values[lo..hi],
+            ))?;
         }
         Ok(())
     }
@@ -190,8 +234,8 @@ mod tests {
         })
         .unwrap();
         assert_eq!(got.len(), 1);
-        assert_eq!(got[0].timestamps, vec![10, 20]);
-        assert_eq!(got[0].values, vec![5.0, 3.0]);
+        assert_eq!(got[0].timestamps[..], [10, 20]);
+        assert_eq!(got[0].values[..], [5.0, 3.0]);
     }
 
     #[test]

@@ -4,19 +4,29 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
+use super::label_sets::LabelSets;
+use super::rollups::rollup_drops_name;
 use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent};
-use crate::ast::{AggOp, AggregateExpr, ExprKind, Pos};
+use crate::ast::{AggOp, AggregateExpr, Call, ExprKind, Pos};
 use crate::error::QueryError;
 use crate::functions::math::{format_go_float, kahan_inc, quantile};
-use crate::labels::{Labels, METRIC_NAME};
+use crate::functions::{Impl, RollupFn};
+use crate::labels::{LabelRef, Labels, METRIC_NAME};
+use crate::prefetch::prefetch;
+
+/// Whether label `lb` is one of the output labels of a series' group.
+fn in_group(lb: LabelRef<'_>, grouping: &[String], without: bool) -> bool {
+    let listed = grouping.iter().any(|g| g == lb.name);
+    if without {
+        lb.name != METRIC_NAME && !listed
+    } else {
+        listed
+    }
+}
 
 /// The output labels of the group a series belongs to.
 fn group_labels(l: &Labels, grouping: &[String], without: bool) -> Labels {
-    if without {
-        l.filtered(|lb| lb.name != METRIC_NAME && !grouping.contains(&lb.name))
-    } else {
-        l.filtered(|lb| grouping.contains(&lb.name))
-    }
+    l.filtered(|lb| in_group(lb, grouping, without))
 }
 
 /// Per group and step running state.
@@ -59,22 +69,40 @@ impl Evaluator<'_> {
             Some(p) => Some(self.eval_scalar(p, st)?),
             None => None,
         };
-        let input = self.eval_vector(&a.expr, st)?;
-        let mut index: HashMap<Labels, usize> = HashMap::new();
-        let mut groups: Vec<Labels> = Vec::new();
-        let mut member: Vec<usize> = Vec::with_capacity(input.len());
-        for s in &input {
-            let key = group_labels(&s.labels, &a.grouping, a.without);
-            let g = match index.get(&key) {
-                Some(&g) => g,
-                None => {
-                    index.insert(key.clone(), groups.len());
-                    groups.push(key);
-                    groups.len() - 1
-                }
-            };
-            member.push(g);
+        if let Some((call, f)) = fusable_rollup(a) {
+            // `sum by (...) (rate(...))` and kin: fold each rollup result into its group as it
+            // is computed, in the same order as over the evaluated vector, without keeping a
+            // step buffer per series.
+            self.sh.check_deadline("expression evaluation")?;
+            let drop_name = rollup_drops_name(call);
+            let mut fold = Fold::new(a.op, st, &a.grouping, a.without);
+            self.rollup_each(call, f, st, &mut |labels, values| {
+                fold.add(&labels, &values, drop_name);
+                values
+            })?;
+            self.sh.alloc_series(fold.groups(), st.n)?;
+            return Ok(Value::Vector(fold.finish()));
         }
+        let input = self.eval_vector(&a.expr, st)?;
+        if !matches!(
+            a.op,
+            AggOp::Topk | AggOp::Bottomk | AggOp::Limitk | AggOp::Quantile
+        ) {
+            let mut fold = Fold::new(a.op, st, &a.grouping, a.without);
+            for (i, s) in input.iter().enumerate() {
+                if let Some(next) = input.get(i + 1) {
+                    prefetch(next.labels.encoded().as_bytes());
+                    prefetch(&next.values);
+                }
+                fold.add(&s.labels, &s.values, s.drop_name);
+            }
+            self.sh.alloc_series(fold.groups(), st.n)?;
+            return Ok(Value::Vector(fold.finish()));
+        }
+        let mut sets = LabelSets::default();
+        let keep = |lb: LabelRef<'_>| in_group(lb, &a.grouping, a.without);
+        let member: Vec<usize> = input.iter().map(|s| sets.id(&s.labels, keep).0).collect();
+        let groups = sets.sets;
         match a.op {
             AggOp::Topk | AggOp::Bottomk | AggOp::Limitk => {
                 let k = param.unwrap_or_default();
@@ -127,114 +155,199 @@ impl Evaluator<'_> {
                 }
                 Ok(Value::Vector(quantiles(&input, &member, groups, &q, st)))
             }
-            _ => {
-                self.sh.alloc_series(groups.len(), st.n)?;
-                Ok(Value::Vector(fold(a.op, &input, &member, groups, st)))
-            }
+            _ => panic!(
+                "invariant broken: aggregation {:?} reached the k/quantile branch",
+                a.op
+            ),
         }
     }
 }
 
-/// `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar` with Prometheus's numerics.
-fn fold(
+/// The rollup call an aggregation can fold as it is computed: a `sum`, `avg`, `count`, `min`,
+/// `max`, `group`, `stddev` or `stdvar` directly over a rollup (but `absent_over_time`, whose
+/// result is not one series per input).
+fn fusable_rollup(a: &AggregateExpr) -> Option<(&Call, RollupFn)> {
+    if !matches!(
+        a.op,
+        AggOp::Sum
+            | AggOp::Avg
+            | AggOp::Count
+            | AggOp::Min
+            | AggOp::Max
+            | AggOp::Group
+            | AggOp::Stddev
+            | AggOp::Stdvar
+    ) {
+        return None;
+    }
+    match &a.expr.unparen().kind {
+        ExprKind::Call(c) => match c.func.imp {
+            Impl::Rollup(f) if c.func.name != "absent_over_time" => Some((c, f)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// `sum`, `avg`, `count`, `min`, `max`, `group`, `stddev`, `stdvar` with Prometheus's numerics,
+/// fed one series at a time: per group and step running state, groups numbered in order of
+/// their first series.
+struct Fold<'g> {
     op: AggOp,
-    input: &[StepSeries],
-    member: &[usize],
-    groups: Vec<Labels>,
-    st: Steps,
-) -> Vec<StepSeries> {
-    let n = st.n;
-    let mut acc = vec![Acc::default(); groups.len() * n];
-    let mut drop = vec![false; groups.len()];
-    for (s, &g) in input.iter().zip(member) {
-        drop[g] |= s.drop_name;
-        let row = &mut acc[g * n..(g + 1) * n];
-        for (a, &f) in row.iter_mut().zip(&s.values) {
-            if is_absent(f) {
-                continue;
-            }
-            if !a.seen {
-                *a = Acc {
-                    seen: true,
-                    value: f,
-                    mean: f,
-                    count: 1.0,
-                    ..Acc::default()
-                };
-                if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
-                    a.value = if f.is_nan() || f.is_infinite() {
-                        f64::NAN
-                    } else {
-                        0.0
-                    };
-                }
-                if op == AggOp::Group {
-                    a.value = 1.0;
-                }
-                continue;
-            }
-            match op {
-                AggOp::Sum => (a.value, a.c) = kahan_inc(f, a.value, a.c),
-                AggOp::Avg => {
-                    a.count += 1.0;
-                    if !a.incremental {
-                        let (nv, nc) = kahan_inc(f, a.value, a.c);
-                        if !nv.is_infinite() {
-                            a.value = nv;
-                            a.c = nc;
-                            continue;
-                        }
-                        a.incremental = true;
-                        a.mean = a.value / (a.count - 1.0);
-                        a.c /= a.count - 1.0;
-                    }
-                    let q = (a.count - 1.0) / a.count;
-                    (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
-                }
-                AggOp::Count => a.count += 1.0,
-                AggOp::Max if (a.value < f || a.value.is_nan()) => {
-                    a.value = f;
-                }
-                AggOp::Min if (a.value > f || a.value.is_nan()) => {
-                    a.value = f;
-                }
-                AggOp::Stddev | AggOp::Stdvar => {
-                    a.count += 1.0;
-                    let delta = f - a.mean;
-                    a.mean += delta / a.count;
-                    a.value += delta * (f - a.mean);
-                }
-                _ => {}
-            }
+    n: usize,
+    grouping: &'g [String],
+    without: bool,
+    sets: LabelSets,
+    /// One row of `n` accumulators per group (rows of their own: the group count is not known
+    /// up front, and growing one flat buffer would copy it over and over).
+    acc: Vec<Vec<Acc>>,
+    drop: Vec<bool>,
+}
+
+impl<'g> Fold<'g> {
+    fn new(op: AggOp, st: Steps, grouping: &'g [String], without: bool) -> Self {
+        Fold {
+            op,
+            n: st.n,
+            grouping,
+            without,
+            sets: LabelSets::default(),
+            acc: Vec::new(),
+            drop: Vec::new(),
         }
     }
-    let mut out = Vec::with_capacity(groups.len());
-    for (g, labels) in groups.into_iter().enumerate() {
-        let values: Vec<f64> = acc[g * n..(g + 1) * n]
-            .iter()
-            .map(|a| {
-                if !a.seen {
-                    return absent();
-                }
-                match op {
-                    AggOp::Sum => a.value + a.c,
-                    AggOp::Avg if a.incremental => a.mean + a.c,
-                    AggOp::Avg => a.value / a.count + a.c / a.count,
-                    AggOp::Count => a.count,
-                    AggOp::Stdvar => a.value / a.count,
-                    AggOp::Stddev => (a.value / a.count).sqrt(),
-                    _ => a.value,
-                }
-            })
-            .collect();
-        out.push(StepSeries {
-            labels,
-            values,
-            drop_name: drop[g],
-        });
+
+    /// Number of groups so far.
+    fn groups(&self) -> usize {
+        self.sets.len()
     }
-    out.retain(|s| !s.is_empty());
-    out
+
+    /// Adds one series (one value per step, [`absent()`] where it has no point).
+    fn add(&mut self, labels: &Labels, values: &[f64], drop_name: bool) {
+        let (grouping, without, op, n) = (self.grouping, self.without, self.op, self.n);
+        let (g, new) = self.sets.id(labels, |lb| in_group(lb, grouping, without));
+        if new {
+            self.acc.push(vec![Acc::default(); n]);
+            self.drop.push(false);
+        }
+        self.drop[g] |= drop_name;
+        let row = &mut self.acc[g][..];
+        let first = |f: f64| {
+            let mut a = Acc {
+                seen: true,
+                value: f,
+                mean: f,
+                count: 1.0,
+                ..Acc::default()
+            };
+            if matches!(op, AggOp::Stddev | AggOp::Stdvar) {
+                a.value = if f.is_nan() || f.is_infinite() {
+                    f64::NAN
+                } else {
+                    0.0
+                };
+            }
+            if op == AggOp::Group {
+                a.value = 1.0;
+            }
+            a
+        };
+        match op {
+            AggOp::Sum => accumulate(row, values, first, |a, f| {
+                (a.value, a.c) = kahan_inc(f, a.value, a.c);
+            }),
+            AggOp::Avg => accumulate(row, values, first, |a, f| {
+                a.count += 1.0;
+                if !a.incremental {
+                    let (nv, nc) = kahan_inc(f, a.value, a.c);
+                    if !nv.is_infinite() {
+                        a.value = nv;
+                        a.c = nc;
+                        return;
+                    }
+                    a.incremental = true;
+                    a.mean = a.value / (a.count - 1.0);
+                    a.c /= a.count - 1.0;
+                }
+                let q = (a.count - 1.0) / a.count;
+                (a.mean, a.c) = kahan_inc(f / a.count, q * a.mean, q * a.c);
+            }),
+            AggOp::Count => accumulate(row, values, first, |a, _| {
+                a.count += 1.0;
+            }),
+            AggOp::Max => accumulate(row, values, first, |a, f| {
+                if a.value < f || a.value.is_nan() {
+                    a.value = f;
+                }
+            }),
+            AggOp::Min => accumulate(row, values, first, |a, f| {
+                if a.value > f || a.value.is_nan() {
+                    a.value = f;
+                }
+            }),
+            AggOp::Stddev | AggOp::Stdvar => accumulate(row, values, first, |a, f| {
+                a.count += 1.0;
+                let delta = f - a.mean;
+                a.mean += delta / a.count;
+                a.value += delta * (f - a.mean);
+            }),
+            _ => accumulate(row, values, first, |_, _| {}),
+        }
+    }
+
+    /// The groups with a point, in order of their first series.
+    fn finish(self) -> Vec<StepSeries> {
+        let op = self.op;
+        let mut out = Vec::with_capacity(self.sets.len());
+        for (g, labels) in self.sets.sets.into_iter().enumerate() {
+            let values: Vec<f64> = self.acc[g]
+                .iter()
+                .map(|a| {
+                    if !a.seen {
+                        return absent();
+                    }
+                    match op {
+                        AggOp::Sum => a.value + a.c,
+                        AggOp::Avg if a.incremental => a.mean + a.c,
+                        AggOp::Avg => a.value / a.count + a.c / a.count,
+                        AggOp::Count => a.count,
+                        AggOp::Stdvar => a.value / a.count,
+                        AggOp::Stddev => (a.value / a.count).sqrt(),
+                        _ => a.value,
+                    }
+                })
+                .collect();
+            out.push(StepSeries {
+                labels,
+                values,
+                drop_name: self.drop[g],
+            });
+        }
+        out.retain(|s| !s.is_empty());
+        out
+    }
+}
+
+/// Folds one series into its group's row of accumulators: `first` starts a step's accumulator
+/// from its first value, `add` adds the next ones. Generic so that each aggregation gets its own
+/// loop with the operation inlined.
+#[inline]
+fn accumulate(
+    row: &mut [Acc],
+    values: &[f64],
+    first: impl Fn(f64) -> Acc,
+    add: impl Fn(&mut Acc, f64),
+) {
+    for (a, &f) in row.iter_mut().zip(values) {
+        if is_absent(f) {
+            continue;
+        }
+        if a.seen {
+            add(a, f);
+        } else {
+            *a = first(f);
+        }
+    }
 }
 
 fn quantiles(

@@ -1,12 +1,13 @@
 //! Binary operators: scalar/scalar, vector/scalar, vector matching with `on`/`ignoring` and
 //! `group_left`/`group_right`, set operators, and MetricsQL's `default`, `if`, `ifnot`.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
+use super::label_sets::LabelSets;
 use super::{Evaluator, StepSeries, Steps, Value, absent, is_absent, merge_same_labels};
 use crate::ast::{BinOp, BinaryExpr, Card, VectorMatching};
 use crate::error::QueryError;
-use crate::labels::{Labels, METRIC_NAME};
+use crate::labels::{LabelRef, Labels, METRIC_NAME};
 
 /// `op` on two numbers: `(value, keep)`. Comparisons keep the left value when true.
 #[inline]
@@ -56,12 +57,13 @@ fn go_pow(x: f64, y: f64) -> f64 {
     x.powf(y)
 }
 
-/// The join signature of a series under `m`.
-fn signature(l: &Labels, m: &VectorMatching) -> Labels {
+/// Whether label `lb` is part of a series' join signature under `m`.
+fn in_signature(lb: LabelRef<'_>, m: &VectorMatching) -> bool {
+    let listed = m.labels.iter().any(|l| l == lb.name);
     if m.on {
-        l.filtered(|lb| m.labels.contains(&lb.name))
+        listed
     } else {
-        l.filtered(|lb| lb.name != METRIC_NAME && !m.labels.contains(&lb.name))
+        lb.name != METRIC_NAME && !listed
     }
 }
 
@@ -124,16 +126,28 @@ impl Evaluator<'_> {
         st: Steps,
     ) -> Result<Vec<StepSeries>, QueryError> {
         let swap = m.card == Card::OneToMany;
-        let (many, one) = if swap { (&rhs, &lhs) } else { (&lhs, &rhs) };
-        let mut one_by_sig: HashMap<Labels, Vec<usize>> = HashMap::new();
-        for (i, s) in one.iter().enumerate() {
-            one_by_sig
-                .entry(signature(&s.labels, m))
-                .or_default()
-                .push(i);
+        let (mut many, one) = if swap { (rhs, lhs) } else { (lhs, rhs) };
+        let keep = |lb: LabelRef<'_>| in_signature(lb, m);
+        let mut sigs = LabelSets::with_capacity(one.len());
+        let one_sig: Vec<usize> = one.iter().map(|s| sigs.id(&s.labels, keep).0).collect();
+        // The "one" side's series per signature, as one flat list: members of signature `g`
+        // are `one_members[one_start[g]..one_start[g + 1]]`, in input order.
+        let mut one_start = vec![0usize; sigs.len() + 1];
+        for &g in &one_sig {
+            one_start[g + 1] += 1;
+        }
+        for g in 0..sigs.len() {
+            one_start[g + 1] += one_start[g];
+        }
+        let mut fill = one_start.clone();
+        let mut one_members = vec![0usize; one.len()];
+        for (i, &g) in one_sig.iter().enumerate() {
+            one_members[fill[g]] = i;
+            fill[g] += 1;
         }
         // The "one" side must hold at most one series per signature at every step.
-        for (sig, members) in &one_by_sig {
+        for (g, sig) in sigs.sets.iter().enumerate() {
+            let members = &one_members[one_start[g]..one_start[g + 1]];
             if members.len() < 2 {
                 continue;
             }
@@ -155,27 +169,45 @@ impl Evaluator<'_> {
                 }
             }
         }
-        let mut sig_ord: HashMap<Labels, usize> = HashMap::with_capacity(one_by_sig.len());
-        let mut one_lists: Vec<Vec<usize>> = Vec::with_capacity(one_by_sig.len());
-        for (sig, members) in one_by_sig {
-            sig_ord.insert(sig, one_lists.len());
-            one_lists.push(members);
-        }
         let mut out: Vec<StepSeries> = Vec::new();
-        let mut out_index: HashMap<Labels, usize> = HashMap::new();
+        let mut out_index: FxHashMap<Labels, usize> =
+            FxHashMap::with_capacity_and_hasher(many.len(), Default::default());
         // One-to-one: which "many" series matched each signature at each step.
         let mut owner: Vec<u32> = if m.card == Card::OneToOne {
-            vec![0; one_lists.len() * st.n]
+            vec![0; sigs.len() * st.n]
         } else {
             Vec::new()
         };
+        if m.card == Card::OneToOne {
+            for (li, ls) in many.iter_mut().enumerate() {
+                let Some(so) = sigs.get(&ls.labels, keep) else {
+                    continue;
+                };
+                let cands = &one_members[one_start[so]..one_start[so + 1]];
+                one_to_one_series(
+                    b,
+                    st,
+                    li,
+                    ls,
+                    &one,
+                    cands,
+                    &mut owner[so * st.n..(so + 1) * st.n],
+                    &mut out,
+                    &mut out_index,
+                    m,
+                )?;
+            }
+            out.retain(|s| !s.is_empty());
+            self.sh.alloc_series(out.len(), st.n)?;
+            return Ok(out);
+        }
         // Many-to-one: output labels produced per signature and step.
-        let mut grouped: HashMap<(usize, usize), Vec<usize>> = HashMap::new();
+        let mut grouped: FxHashMap<(usize, usize), Vec<usize>> = FxHashMap::default();
         for (li, ls) in many.iter().enumerate() {
-            let Some(&so) = sig_ord.get(&signature(&ls.labels, m)) else {
+            let Some(so) = sigs.get(&ls.labels, keep) else {
                 continue;
             };
-            let cands = &one_lists[so];
+            let cands = &one_members[one_start[so]..one_start[so + 1]];
             // (one-side series, output index) of the previous step, reused while unchanged.
             let mut last: Option<(usize, usize)> = None;
             for i in 0..st.n {
@@ -247,20 +279,95 @@ impl Evaluator<'_> {
     }
 }
 
+/// One "many" series of a one-to-one operation at every step (the general loop of
+/// [`Evaluator::vector_binop`] specialised: one output label set per series, and the series'
+/// own values buffer becomes the output's unless an earlier series has the same output labels).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the state of the general loop, passed explicitly to keep the borrows apart"
+)]
+fn one_to_one_series(
+    b: &BinaryExpr,
+    st: Steps,
+    li: usize,
+    ls: &mut StepSeries,
+    one: &[StepSeries],
+    cands: &[usize],
+    owner: &mut [u32],
+    out: &mut Vec<StepSeries>,
+    out_index: &mut FxHashMap<Labels, usize>,
+    m: &VectorMatching,
+) -> Result<(), QueryError> {
+    let swap = m.card == Card::OneToMany;
+    // The output entry, created at the first matched step as the general loop does.
+    let mut target: Option<usize> = None;
+    let mut labels: Option<Labels> = None;
+    let mut own = std::mem::take(&mut ls.values);
+    let mut own_used = false;
+    for i in 0..st.n {
+        let lv = own[i];
+        own[i] = absent();
+        if is_absent(lv) {
+            continue;
+        }
+        let Some(&ri) = cands.iter().find(|&&j| !is_absent(one[j].values[i])) else {
+            continue;
+        };
+        let rv = one[ri].values[i];
+        let (fl, fr) = if swap { (rv, lv) } else { (lv, rv) };
+        let (mut value, keep) = apply(b.op, fl, fr);
+        if b.return_bool {
+            value = if keep { 1.0 } else { 0.0 };
+        }
+        if target.is_none() && !own_used {
+            let l = result_labels(&ls.labels, &one[ri].labels, b.op, m);
+            match out_index.get(&l) {
+                Some(&oi) => target = Some(oi),
+                None => own_used = true,
+            }
+            labels = Some(l);
+        }
+        let o = &mut owner[i];
+        if *o != 0 {
+            return Err(QueryError::exec(
+                "multiple matches for labels: many-to-one matching must be explicit (group_left/group_right)",
+            ));
+        }
+        *o = li as u32 + 1;
+        if !keep && !b.return_bool {
+            continue;
+        }
+        // Steps before `i` of `own` are already rewritten, so writing step `i` is safe.
+        let slot = match target {
+            Some(oi) => &mut out[oi].values[i],
+            None => &mut own[i],
+        };
+        if !is_absent(*slot) {
+            return Err(QueryError::exec(
+                "vector cannot contain metrics with the same labelset",
+            ));
+        }
+        *slot = value;
+    }
+    if own_used && let Some(labels) = labels {
+        out_index.insert(labels.clone(), out.len());
+        out.push(StepSeries {
+            labels,
+            values: own,
+            drop_name: b.return_bool,
+        });
+    }
+    Ok(())
+}
+
 /// Labels of a vector/vector result: the "many" side's labels, without the name for
 /// arithmetic, restricted by one-to-one matching, plus `group_x(...)` labels from the "one" side.
 fn result_labels(many: &Labels, one: &Labels, op: BinOp, m: &VectorMatching) -> Labels {
-    let mut l = many.clone();
-    if op.is_arithmetic() {
-        l.remove(METRIC_NAME);
-    }
-    if m.card == Card::OneToOne {
-        if m.on {
-            l.retain(|lb| m.labels.contains(&lb.name));
-        } else {
-            l.retain(|lb| !m.labels.contains(&lb.name));
-        }
-    }
+    // One copy of the kept labels, instead of a clone changed step by step.
+    let mut l = many.filtered(|lb| {
+        !(op.is_arithmetic() && lb.name == METRIC_NAME)
+            && (m.card != Card::OneToOne || m.on == m.labels.iter().any(|l| l == lb.name))
+    });
     for name in &m.include {
         l.set(name, one.get(name));
     }
@@ -334,17 +441,24 @@ fn filter_by_presence(
     st: Steps,
     keep_present: bool,
 ) -> Vec<StepSeries> {
-    let mut present: HashMap<Labels, Vec<bool>> = HashMap::new();
+    let keep = |lb: LabelRef<'_>| in_signature(lb, m);
+    let mut sigs = LabelSets::default();
+    // present[g * n + i]: some right series of signature g has a point at step i.
+    let mut present: Vec<bool> = Vec::new();
     for s in r {
-        let p = present
-            .entry(signature(&s.labels, m))
-            .or_insert_with(|| vec![false; st.n]);
+        let (g, new) = sigs.id(&s.labels, keep);
+        if new {
+            present.resize((g + 1) * st.n, false);
+        }
+        let p = &mut present[g * st.n..(g + 1) * st.n];
         for (flag, v) in p.iter_mut().zip(&s.values) {
             *flag |= !is_absent(*v);
         }
     }
     for s in &mut l {
-        let p = present.get(&signature(&s.labels, m));
+        let p = sigs
+            .get(&s.labels, keep)
+            .map(|g| &present[g * st.n..(g + 1) * st.n]);
         for (i, x) in s.values.iter_mut().enumerate() {
             let has = p.is_some_and(|p| p[i]);
             if has != keep_present {
@@ -367,12 +481,18 @@ fn default_vectors(
     if l.is_empty() {
         return r;
     }
-    let mut by_sig: HashMap<Labels, Vec<usize>> = HashMap::new();
+    let keep = |lb: LabelRef<'_>| in_signature(lb, m);
+    let mut sigs = LabelSets::default();
+    let mut by_sig: Vec<Vec<usize>> = Vec::new();
     for (i, s) in r.iter().enumerate() {
-        by_sig.entry(signature(&s.labels, m)).or_default().push(i);
+        let (g, new) = sigs.id(&s.labels, keep);
+        if new {
+            by_sig.push(Vec::new());
+        }
+        by_sig[g].push(i);
     }
     for s in &mut l {
-        let Some(cands) = by_sig.get(&signature(&s.labels, m)) else {
+        let Some(cands) = sigs.get(&s.labels, keep).map(|g| &by_sig[g]) else {
             continue;
         };
         for i in 0..st.n {

@@ -12,7 +12,7 @@ use crate::functions::Impl;
 use crate::functions::histogram::{Bucket, bucket_fraction, bucket_quantile};
 use crate::functions::math::{format_go_float, go_max, go_min, parse_go_float};
 use crate::functions::time::{DatePart, date_part};
-use crate::labels::{Label, LabelMatcher, Labels, METRIC_NAME, MatchKind, compile_anchored};
+use crate::labels::{LabelMatcher, Labels, METRIC_NAME, MatchKind, compile_anchored};
 
 /// Labels of the `absent` result: the equality matchers other than the name, dropping labels
 /// constrained more than once.
@@ -435,7 +435,7 @@ fn relabel(
         }
         "label_keep" => {
             for s in &mut v {
-                s.labels.retain(|l: &Label| args.contains(&l.name));
+                s.labels.retain(|l| args.iter().any(|a| a == l.name));
             }
         }
         "label_copy" | "label_move" => {

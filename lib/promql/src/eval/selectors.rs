@@ -1,12 +1,13 @@
 //! Selectors: fetching raw series within the limits, instant-vector lookback with staleness,
 //! and raw windows for range selectors and subqueries.
 
+use super::window_walk::skip_while_le;
 use super::{Evaluator, StepSeries, Steps, absent, is_absent};
 use crate::ast::{MatrixSelector, Subquery, VectorSelector, Window};
 use crate::error::QueryError;
 use crate::querier::{SelectHints, Series, is_stale_nan};
 
-impl Evaluator<'_> {
+impl<'a> Evaluator<'a> {
     /// Fetches the series of `sel` with samples in `[mint, maxt]`, counting them against the
     /// series, sample and memory limits as they arrive.
     pub(super) fn fetch(
@@ -15,12 +16,12 @@ impl Evaluator<'_> {
         mint: i64,
         maxt: i64,
         hints: SelectHints,
-    ) -> Result<Vec<Series>, QueryError> {
+    ) -> Result<Vec<Series<'a>>, QueryError> {
         let sh = self.sh;
         let mut out = Vec::new();
         let mut n = 0u32;
         sh.querier
-            .select(&sel.matchers, mint, maxt, &hints, &mut |s: Series| {
+            .select(&sel.matchers, mint, maxt, &hints, &mut |s: Series<'a>| {
                 sh.add_series(1)?;
                 sh.add_samples(s.values.len() as u64)?;
                 sh.add_memory((s.values.len() * 16 + s.labels.heap_bytes()) as u64)?;
@@ -70,21 +71,22 @@ impl Evaluator<'_> {
         let work = raw.iter().map(|s| s.values.len()).sum::<usize>() + raw.len() * st.n;
         // A sample exactly `lookback` old is out of the window (Prometheus 3) or in it (2).
         let lookback = lookback + 1 - self.sh.open();
-        let out = self.sh.par_map(&raw, work, |s| {
+        let out = self.sh.par_map_series(&raw, work, |s| {
+            let (ts, vals) = (&s.timestamps[..], &s.values[..]);
             let mut values = Vec::with_capacity(st.n);
             if fixed {
-                let v = lookup(s, first - sel.offset_ms, lookback, timestamps, &mut 0);
+                let j = ts.partition_point(|&t| t <= first - sel.offset_ms);
+                let v = lookup(ts, vals, j, first - sel.offset_ms, lookback, timestamps);
                 values.resize(st.n, v);
             } else {
-                let mut j = 0usize;
+                // `j`: the first sample after the step time; it only moves forward.
+                let (mut j, mut dj) = (0usize, 0usize);
                 for i in 0..st.n {
-                    values.push(lookup(
-                        s,
-                        st.ts(i) - sel.offset_ms,
-                        lookback,
-                        timestamps,
-                        &mut j,
-                    ));
+                    let t = st.ts(i) - sel.offset_ms;
+                    let next = skip_while_le(ts, j, ts.len(), t, dj);
+                    dj = next - j;
+                    j = next;
+                    values.push(lookup(ts, vals, j, t, lookback, timestamps));
                 }
             }
             Ok(values)
@@ -107,7 +109,7 @@ impl Evaluator<'_> {
         m: &MatrixSelector,
         t: i64,
         st: Steps,
-    ) -> Result<Vec<Series>, QueryError> {
+    ) -> Result<Vec<Series<'static>>, QueryError> {
         let range = window_ms(m.range, st);
         let t = m.selector.at.map_or(t, |a| self.sh.at_ms(a));
         let end = t - m.selector.offset_ms;
@@ -136,7 +138,7 @@ impl Evaluator<'_> {
         sq: &Subquery,
         t: i64,
         st: Steps,
-    ) -> Result<Vec<Series>, QueryError> {
+    ) -> Result<Vec<Series<'static>>, QueryError> {
         let single = Steps {
             start: t,
             step: st.step.max(1),
@@ -155,7 +157,11 @@ impl Evaluator<'_> {
 
     /// Evaluates a subquery's inner expression at its own aligned steps, covering every window
     /// the outer steps `st` need, and returns the points as raw series.
-    pub(super) fn subquery_raw(&self, sq: &Subquery, st: Steps) -> Result<Vec<Series>, QueryError> {
+    pub(super) fn subquery_raw(
+        &self,
+        sq: &Subquery,
+        st: Steps,
+    ) -> Result<Vec<Series<'static>>, QueryError> {
         let step = sq.step_ms.unwrap_or(self.sh.cfg.subquery_step_ms).max(1);
         let (first, last, _) = self.selector_times(sq.at, st);
         let from = first - sq.offset_ms - sq.range_ms;
@@ -186,18 +192,14 @@ impl Evaluator<'_> {
                 if s.drop_name {
                     labels.remove(crate::labels::METRIC_NAME);
                 }
-                let mut out = Series {
-                    labels,
-                    timestamps: Vec::new(),
-                    values: Vec::new(),
-                };
+                let (mut timestamps, mut values) = (Vec::new(), Vec::new());
                 for (i, v) in s.values.into_iter().enumerate() {
                     if !is_absent(v) {
-                        out.timestamps.push(inner.ts(i));
-                        out.values.push(v);
+                        timestamps.push(inner.ts(i));
+                        values.push(v);
                     }
                 }
-                out
+                Series::owned(labels, timestamps, values)
             })
             .collect())
     }
@@ -212,42 +214,34 @@ pub(super) fn window_ms(w: Window, st: Steps) -> i64 {
 }
 
 /// The non-stale samples of `s` in `(start, end]`.
-pub(super) fn window_of(s: &Series, start: i64, end: i64) -> Series {
+pub(super) fn window_of(s: &Series<'_>, start: i64, end: i64) -> Series<'static> {
     let lo = s.timestamps.partition_point(|&t| t <= start);
     let hi = s.timestamps.partition_point(|&t| t <= end);
-    let mut out = Series {
-        labels: s.labels.clone(),
-        timestamps: Vec::with_capacity(hi - lo),
-        values: Vec::with_capacity(hi - lo),
-    };
+    let mut timestamps = Vec::with_capacity(hi - lo);
+    let mut values = Vec::with_capacity(hi - lo);
     for i in lo..hi {
         if !is_stale_nan(s.values[i]) {
-            out.timestamps.push(s.timestamps[i]);
-            out.values.push(s.values[i]);
+            timestamps.push(s.timestamps[i]);
+            values.push(s.values[i]);
         }
     }
-    out
+    Series::owned(s.labels.clone(), timestamps, values)
 }
 
-/// The value of `s` at `t`: its latest sample in `(t - lookback, t]` unless that is a
-/// staleness marker. `j` is a cursor that only moves forward across increasing `t`.
+/// The value at `t` of the series with samples `ts`, `vals`, where `j` is the index of its
+/// first sample after `t`: its latest sample in `(t - lookback, t]` unless that is a staleness
+/// marker.
 #[inline]
-fn lookup(s: &Series, t: i64, lookback: i64, timestamps: bool, j: &mut usize) -> f64 {
-    let ts = &s.timestamps;
-    // Advance to the first sample after t.
-    while *j < ts.len() && ts[*j] <= t {
-        *j += 1;
-    }
-    if *j == 0 {
+fn lookup(ts: &[i64], vals: &[f64], j: usize, t: i64, lookback: i64, timestamps: bool) -> f64 {
+    let Some(k) = j.checked_sub(1) else {
         return absent();
-    }
-    let k = *j - 1;
-    if ts[k] <= t - lookback || is_stale_nan(s.values[k]) {
+    };
+    if ts[k] <= t - lookback || is_stale_nan(vals[k]) {
         return absent();
     }
     if timestamps {
         ts[k] as f64 / 1000.0
     } else {
-        s.values[k]
+        vals[k]
     }
 }

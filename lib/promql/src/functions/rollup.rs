@@ -12,10 +12,9 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
     if n < 2 {
         return Ok(None);
     }
-    let (first, last) = (w.vals[0], w.vals[n - 1]);
-    let mut result = last - first;
+    let mut result = w.vals[n - 1] - w.vals[0];
     if is_counter {
-        let mut prev = first;
+        let mut prev = w.vals[0];
         for &v in &w.vals[1..] {
             if v < prev {
                 result += prev;
@@ -23,6 +22,109 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
             prev = v;
         }
     }
+    Ok(Some(extrapolate(w, result, is_counter, is_rate)))
+}
+
+/// The second half of Prometheus's extrapolated rate: `result` is the window's raw change (last
+/// minus first value, plus for counters the value before each decrease, added in order), which
+/// is extrapolated to the window's boundaries (and divided by its length for a rate). The window
+/// holds at least two samples.
+#[inline]
+pub fn extrapolate(w: &W<'_>, result: f64, is_counter: bool, is_rate: bool) -> f64 {
+    Extrapolation::new(WindowGeometry::of(w), is_rate).apply(w.vals[0], result, is_counter, is_rate)
+}
+
+/// Where a window's samples sit in it (whole milliseconds, and how many): all Prometheus's
+/// extrapolation needs besides the first value and the change. On a regular scrape grid many
+/// windows share it, so their float work can be shared too.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WindowGeometry {
+    to_start_ms: i64,
+    to_end_ms: i64,
+    sampled_ms: i64,
+    n: usize,
+    range_ms: i64,
+}
+
+impl WindowGeometry {
+    /// The geometry of `w` (at least two samples).
+    #[inline]
+    pub fn of(w: &W<'_>) -> Self {
+        let (first_t, last_t) = (w.ts[0], w.ts[w.ts.len() - 1]);
+        WindowGeometry {
+            to_start_ms: first_t - w.range_start,
+            to_end_ms: w.range_end - last_t,
+            sampled_ms: last_t - first_t,
+            n: w.ts.len(),
+            range_ms: w.range_ms,
+        }
+    }
+}
+
+/// Prometheus's extrapolation for one window geometry, with the factor for the case where the
+/// counter zero cut does not apply computed once.
+#[derive(Clone, Copy, Debug)]
+pub struct Extrapolation {
+    to_start: f64,
+    to_end: f64,
+    sampled: f64,
+    range_s: f64,
+    factor: f64,
+}
+
+impl Extrapolation {
+    /// The extrapolation of windows with geometry `g`.
+    #[inline]
+    pub fn new(g: WindowGeometry, is_rate: bool) -> Self {
+        let mut to_start = g.to_start_ms as f64 / 1000.0;
+        let mut to_end = g.to_end_ms as f64 / 1000.0;
+        let sampled = g.sampled_ms as f64 / 1000.0;
+        let avg = sampled / (g.n - 1) as f64;
+        let threshold = avg * 1.1;
+        if to_start >= threshold {
+            to_start = avg / 2.0;
+        }
+        if to_end >= threshold {
+            to_end = avg / 2.0;
+        }
+        let range_s = g.range_ms as f64 / 1000.0;
+        let mut factor = (sampled + to_start + to_end) / sampled;
+        if is_rate {
+            factor /= range_s;
+        }
+        Extrapolation {
+            to_start,
+            to_end,
+            sampled,
+            range_s,
+            factor,
+        }
+    }
+
+    /// The extrapolated `result` of a window whose first value is `first`.
+    #[inline]
+    pub fn apply(&self, first: f64, result: f64, is_counter: bool, is_rate: bool) -> f64 {
+        // Counters cannot go negative: do not extrapolate below zero.
+        if is_counter && result > 0.0 && first >= 0.0 {
+            let to_zero = self.sampled * (first / result);
+            if to_zero < self.to_start {
+                let mut factor = (self.sampled + to_zero + self.to_end) / self.sampled;
+                if is_rate {
+                    factor /= self.range_s;
+                }
+                return result * factor;
+            }
+        }
+        result * self.factor
+    }
+}
+
+/// The original single-function form of [`extrapolate`], kept as the reference its split
+/// into [`WindowGeometry`] and [`Extrapolation`] is tested against.
+#[cfg(test)]
+fn extrapolate_reference(w: &W<'_>, result: f64, is_counter: bool, is_rate: bool) -> f64 {
+    let n = w.vals.len();
+    let first = w.vals[0];
     let (first_t, last_t) = (w.ts[0], w.ts[n - 1]);
     let mut to_start = (first_t - w.range_start) as f64 / 1000.0;
     let mut to_end = (w.range_end - last_t) as f64 / 1000.0;
@@ -33,7 +135,6 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
         to_start = avg / 2.0;
     }
     if is_counter {
-        // Counters cannot go negative: do not extrapolate below zero.
         let mut to_zero = to_start;
         if result > 0.0 && first >= 0.0 {
             to_zero = sampled * (first / result);
@@ -49,7 +150,7 @@ fn extrapolated_rate(w: &W<'_>, is_counter: bool, is_rate: bool) -> Out {
     if is_rate {
         factor /= w.range_ms as f64 / 1000.0;
     }
-    Ok(Some(result * factor))
+    result * factor
 }
 
 /// `rate(v[d])`
@@ -170,14 +271,29 @@ fn compare_over_time(w: &W<'_>, better: fn(f64, f64) -> bool, timestamp: bool) -
     }))
 }
 
-/// `max_over_time`
-pub fn max_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    compare_over_time(w, |cur, best| cur > best || best.is_nan(), false)
+/// Prometheus's `max_over_time`/`min_over_time` loop, `best = cur if better(cur, best) or best
+/// is NaN`, split in two: while `best` is NaN every value replaces it (so with no number at all
+/// the result is the last NaN); from the first number on, NaN never wins and the loop is a
+/// plain select (one `maxsd`/`minsd` per sample).
+#[inline]
+fn extreme_over_time(vals: &[f64], better: impl Fn(f64, f64) -> bool) -> f64 {
+    let Some(k) = vals.iter().position(|v| !v.is_nan()) else {
+        return vals.last().copied().unwrap_or(f64::NAN);
+    };
+    vals[k + 1..].iter().fold(
+        vals[k],
+        |best, &cur| if better(cur, best) { cur } else { best },
+    )
 }
 
-/// `min_over_time`
+/// `max_over_time`: the largest value, NaN only if all are.
+pub fn max_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
+    Ok(Some(extreme_over_time(w.vals, |cur, best| cur > best)))
+}
+
+/// `min_over_time`: the smallest value, NaN only if all are.
 pub fn min_over_time(w: &W<'_>, _: &mut Vec<f64>) -> Out {
-    compare_over_time(w, |cur, best| cur < best || best.is_nan(), false)
+    Ok(Some(extreme_over_time(w.vals, |cur, best| cur < best)))
 }
 
 /// `ts_of_max_over_time` (MetricsQL `tmax_over_time`): time of the last maximum.
@@ -503,6 +619,61 @@ mod tests {
             60_000,
             Some(1.0),
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 4000, ..Default::default() })]
+
+        /// The split extrapolation gives, bit for bit, Prometheus's single function.
+        #[test]
+        fn extrapolation_matches_reference(
+            gaps in proptest::collection::vec(1i64..40_000, 1..30),
+            lead in 0i64..40_000,
+            tail in 0i64..40_000,
+            // Small first values against large changes make the counter zero cut apply.
+            first in proptest::prop_oneof![-10.0f64..10.0, 0.0f64..1e6, 0.0f64..1.0, proptest::prelude::Just(0.0)],
+            result in proptest::prop_oneof![-100.0f64..100.0, 0.0f64..1e4, 1e3f64..1e6, proptest::prelude::Just(0.0)],
+        ) {
+            let mut ts = vec![lead];
+            for g in gaps {
+                ts.push(ts[ts.len() - 1] + g);
+            }
+            let vals: Vec<f64> = ts.iter().map(|_| first).collect();
+            let end = ts[ts.len() - 1] + tail;
+            let w = W { ts: &ts, vals: &vals, range_start: 0, range_end: end, range_ms: end, eval_ts: end, params: &[] };
+            for (c, r) in [(true, true), (true, false), (false, false)] {
+                proptest::prop_assert_eq!(
+                    extrapolate(&w, result, c, r).to_bits(),
+                    extrapolate_reference(&w, result, c, r).to_bits()
+                );
+            }
+        }
+
+        /// `max_over_time`/`min_over_time` give, bit for bit, Prometheus's loop (NaN payloads,
+        /// signed zeros, infinities, all-NaN windows).
+        #[test]
+        fn extremes_match_prometheus_loop(vals in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::prelude::Just(f64::NAN),
+                proptest::prelude::Just(f64::from_bits(0x7ff8_0000_0000_0001)),
+                proptest::prelude::Just(0.0),
+                proptest::prelude::Just(-0.0),
+                proptest::prelude::Just(f64::INFINITY),
+                proptest::prelude::Just(f64::NEG_INFINITY),
+                -3.0f64..3.0,
+            ],
+            1..30,
+        )) {
+            let ts: Vec<i64> = (0..vals.len() as i64).collect();
+            let w = W { ts: &ts, vals: &vals, range_start: -1, range_end: 100, range_ms: 101, eval_ts: 100, params: &[] };
+            let reference = |better: fn(f64, f64) -> bool| {
+                compare_over_time(&w, better, false).unwrap().unwrap().to_bits()
+            };
+            let max = max_over_time(&w, &mut Vec::new()).unwrap().unwrap().to_bits();
+            let min = min_over_time(&w, &mut Vec::new()).unwrap().unwrap().to_bits();
+            proptest::prop_assert_eq!(max, reference(|cur, best| cur > best || best.is_nan()));
+            proptest::prop_assert_eq!(min, reference(|cur, best| cur < best || best.is_nan()));
+        }
     }
 
     #[test]
