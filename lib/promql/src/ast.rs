@@ -443,6 +443,59 @@ impl Expr {
         }
     }
 
+    /// The depth (levels) and node count of the tree, or `None` as soon as the depth passes
+    /// `max_depth` or the count passes `max_nodes`. The walk itself never recurses deeper than
+    /// `max_depth`, so it is safe on any tree.
+    pub fn bounded_shape(&self, max_depth: usize, max_nodes: usize) -> Option<(usize, usize)> {
+        fn go(
+            e: &Expr,
+            level: usize,
+            max_depth: usize,
+            max_nodes: usize,
+            nodes: &mut usize,
+        ) -> Option<usize> {
+            if level > max_depth {
+                return None;
+            }
+            *nodes += 1;
+            if *nodes > max_nodes {
+                return None;
+            }
+            let mut deepest = level;
+            let mut child = |c: &Expr, nodes: &mut usize| -> Option<()> {
+                deepest = deepest.max(go(c, level + 1, max_depth, max_nodes, nodes)?);
+                Some(())
+            };
+            match &e.kind {
+                ExprKind::Number(_)
+                | ExprKind::String(_)
+                | ExprKind::Selector(_)
+                | ExprKind::Matrix(_) => {}
+                ExprKind::Subquery(s) => child(&s.expr, nodes)?,
+                ExprKind::Paren(x) | ExprKind::Neg(x) => child(x, nodes)?,
+                ExprKind::Binary(b) => {
+                    child(&b.lhs, nodes)?;
+                    child(&b.rhs, nodes)?;
+                }
+                ExprKind::Aggregate(a) => {
+                    if let Some(p) = &a.param {
+                        child(p, nodes)?;
+                    }
+                    child(&a.expr, nodes)?;
+                }
+                ExprKind::Call(c) => {
+                    for a in &c.args {
+                        child(a, nodes)?;
+                    }
+                }
+            }
+            Some(deepest)
+        }
+        let mut nodes = 0;
+        let depth = go(self, 1, max_depth, max_nodes, &mut nodes)?;
+        Some((depth, nodes))
+    }
+
     /// Visits this node and every descendant, parents first.
     pub fn walk(&self, f: &mut dyn FnMut(&Expr)) {
         f(self);

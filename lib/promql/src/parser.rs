@@ -46,6 +46,10 @@ impl ParseError {
 /// overflow the stack.
 const MAX_DEPTH: usize = 200;
 
+/// Maximum nodes of a parsed query, template expansions included, so that `WITH` templates
+/// that double at every level cannot exhaust memory.
+const MAX_NODES: usize = 50_000;
+
 /// Parses a PromQL (plus MetricsQL extensions) expression and runs Prometheus's parse-time
 /// checks.
 pub fn parse(query: &str) -> Result<Expr, ParseError> {
@@ -56,9 +60,21 @@ pub fn parse(query: &str) -> Result<Expr, ParseError> {
         i: 0,
         scopes: Vec::new(),
         depth: 0,
+        expanded: std::rc::Rc::new(std::cell::Cell::new(0)),
     };
     let e = p.expr(0)?;
     p.expect_eof()?;
+    // Operands of a chain, template expansions and nesting add up: check the finished tree.
+    if e.bounded_shape(MAX_DEPTH, MAX_NODES).is_none() {
+        return Err(ParseError {
+            line: 1,
+            col: 1,
+            offset: 0,
+            message: format!(
+                "query is too complex: more than {MAX_DEPTH} levels of nesting or {MAX_NODES} nodes"
+            ),
+        });
+    }
     Ok(e)
 }
 
@@ -70,6 +86,8 @@ pub(crate) struct Parser<'a> {
     /// `WITH` template scopes, innermost last.
     scopes: Vec<HashMap<String, Template>>,
     depth: usize,
+    /// Nodes copied in by template expansions so far, shared with nested template parsers.
+    expanded: std::rc::Rc<std::cell::Cell<usize>>,
 }
 
 /// Precedence of the operand of unary minus: only `^` binds tighter.
@@ -185,10 +203,17 @@ impl<'a> Parser<'a> {
     pub(crate) fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
         self.enter()?;
         let mut lhs = self.unary()?;
+        // Each operator of a left-associative chain nests the tree one level deeper
+        // (`a + b + c` is `(a + b) + c`): count those levels too.
+        let mut chain = 0;
         while let Some(op) = self.peek_binop() {
             let prec = op.precedence();
             if prec < min_prec {
                 break;
+            }
+            chain += 1;
+            if self.depth + chain > MAX_DEPTH {
+                return Err(self.err_at(self.start(), "expression nests too deeply"));
             }
             let op_start = self.start();
             self.advance();

@@ -25,6 +25,11 @@ pub type ResponseFuture = Pin<Box<dyn Future<Output = Response> + Send>>;
 /// What serves every request of one listener.
 pub type Handler = Arc<dyn Fn(Request) -> ResponseFuture + Send + Sync>;
 
+/// Time a client has to send a request's head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a client has to send a request's body (bodies are read into memory whole).
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Accepts connections on `listener` and serves them with `handler` until `stop` resolves;
 /// then stops accepting and waits up to `grace` for requests in flight.
 pub async fn serve(
@@ -53,8 +58,12 @@ pub async fn serve(
             let fut = handler(req);
             async move { Ok::<_, Infallible>(fut.await) }
         });
+        // A client gets HEADER_READ_TIMEOUT to send its request head: slow-header clients
+        // cannot hold connections open forever.
         let conn = http1::Builder::new()
             .keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
             .serve_connection(TokioIo::new(stream), service);
         let conn = graceful.watch(conn);
         tokio::spawn(async move {
@@ -103,10 +112,17 @@ pub async fn read_body(req: Request, limit: usize) -> Result<Bytes, BodyError> {
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(BodyError::TooLarge { limit });
     }
-    match Limited::new(req.into_body(), limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge { limit }),
-        Err(e) => Err(BodyError::Read(e.to_string())),
+    let collect = Limited::new(req.into_body(), limit).collect();
+    match tokio::time::timeout(BODY_READ_TIMEOUT, collect).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(BodyError::TooLarge { limit })
+        }
+        Ok(Err(e)) => Err(BodyError::Read(e.to_string())),
+        Err(_) => Err(BodyError::Read(format!(
+            "the body did not arrive within {} s",
+            BODY_READ_TIMEOUT.as_secs()
+        ))),
     }
 }
 

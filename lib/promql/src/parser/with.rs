@@ -157,6 +157,16 @@ impl Parser<'_> {
                         ),
                     ));
                 }
+                let left = super::MAX_NODES.saturating_sub(self.expanded.get());
+                match e.bounded_shape(super::MAX_DEPTH.saturating_sub(self.depth), left) {
+                    Some((_, nodes)) => self.expanded.set(self.expanded.get() + nodes),
+                    None => {
+                        return Err(self.err_at(
+                            start,
+                            format!("template {name:?} expands to too large an expression"),
+                        ));
+                    }
+                }
                 Ok(e)
             }
             Template::Func {
@@ -203,6 +213,7 @@ impl Parser<'_> {
                     i: 0,
                     scopes,
                     depth: self.depth + 1,
+                    expanded: std::rc::Rc::clone(&self.expanded),
                 };
                 if sub.depth > super::MAX_DEPTH {
                     return Err(self.err_at(start, "template expansion nests too deeply"));

@@ -2,5 +2,6 @@
 
 mod conformance;
 mod engine_api;
+mod hostile_depth;
 mod parser_props;
 mod scripts;
