@@ -86,9 +86,10 @@ pub struct Config {
     )]
     pub max_points_per_timeseries: usize,
 
-    /// Memory one query may allocate for samples and intermediate results (0: no limit).
+    /// Memory one query may allocate for samples and intermediate results (0: no limit). The
+    /// default keeps one hostile query from exhausting a typical vmselect pod.
     /// Accepts units: `1GB`, `512MiB`.
-    #[arg(long = "search.maxMemoryPerQuery", env = "VM_SEARCH_MAX_MEMORY_PER_QUERY", default_value = "0", value_parser = parse_bytes)]
+    #[arg(long = "search.maxMemoryPerQuery", env = "VM_SEARCH_MAX_MEMORY_PER_QUERY", default_value = "4GB", value_parser = parse_bytes)]
     pub max_memory_per_query: u64,
 
     /// Queries run at once; more wait in a queue.
