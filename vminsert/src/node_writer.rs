@@ -18,6 +18,9 @@ use tokio::sync::{Notify, oneshot};
 /// The node's answer for the rows of one enqueue call.
 pub type Ack = oneshot::Receiver<Result<(), RpcError>>;
 
+/// Encoded rows a node's pending batch may hold before new requests wait.
+pub const MAX_PENDING_BYTES: usize = 16 << 20;
+
 #[derive(Default)]
 struct Pending {
     batch: RowBatchWriter,
@@ -29,6 +32,8 @@ pub struct NodeWriter {
     client: Arc<NodeClient>,
     pending: Mutex<Pending>,
     wake: Notify,
+    /// Signalled whenever a sender takes the pending batch.
+    taken: Notify,
     timeout: Duration,
     rows_sent: Arc<Counter>,
     send_errors: Arc<Counter>,
@@ -43,6 +48,7 @@ impl NodeWriter {
             client,
             pending: Mutex::new(Pending::default()),
             wake: Notify::new(),
+            taken: Notify::new(),
             timeout,
             rows_sent: metrics.counter(&format!("vm_rpc_rows_sent_total{{addr=\"{addr}\"}}")),
             send_errors: metrics.counter(&format!("vm_rpc_send_errors_total{{addr=\"{addr}\"}}")),
@@ -59,8 +65,26 @@ impl NodeWriter {
     }
 
     /// Lets `fill` append rows to the pending batch; the returned [`Ack`] resolves when the batch
-    /// that carries them is acknowledged or has failed.
-    pub fn enqueue(&self, fill: impl FnOnce(&mut RowBatchWriter)) -> Ack {
+    /// that carries them is acknowledged or has failed. While the pending batch is over
+    /// [`MAX_PENDING_BYTES`] (the node is slower than the load), waits for a sender to take it:
+    /// backpressure instead of unbounded memory and oversized frames.
+    pub async fn enqueue(&self, fill: impl FnOnce(&mut RowBatchWriter)) -> Ack {
+        loop {
+            // Register for the wake-up before looking, so a take in between is not missed.
+            let mut taken = std::pin::pin!(self.taken.notified());
+            taken.as_mut().enable();
+            let full = self
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .batch
+                .len()
+                > MAX_PENDING_BYTES;
+            if !full {
+                break;
+            }
+            taken.await;
+        }
         let (tx, rx) = oneshot::channel();
         {
             let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -92,6 +116,7 @@ impl NodeWriter {
                     }
                 };
                 let Some((batch, waiters)) = taken else { break };
+                self.taken.notify_waiters();
                 // Another sender may take the next batch meanwhile.
                 self.wake.notify_one();
                 let start = Instant::now();

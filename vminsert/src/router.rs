@@ -108,21 +108,23 @@ impl Router {
                 }
                 per_node[node].push(i);
             }
-            let acks: Vec<(usize, Ack)> = per_node
+            let mut acks: Vec<(usize, Ack)> = Vec::new();
+            for (node, idx) in per_node
                 .iter()
                 .enumerate()
                 .filter(|(_, idx)| !idx.is_empty())
-                .map(|(node, idx)| {
-                    let ack = self.writers[node].enqueue(|batch| {
+            {
+                let ack = self.writers[node]
+                    .enqueue(|batch| {
                         for &i in idx {
                             let samples =
                                 series[i].samples.iter().map(|s| (s.timestamp_ms, s.value));
                             batch.push_series(tenant, series[i].name, samples);
                         }
-                    });
-                    (node, ack)
-                })
-                .collect();
+                    })
+                    .await;
+                acks.push((node, ack));
+            }
             wanted.clear();
             for (node, ack) in acks {
                 let res = ack.await.unwrap_or_else(|_| {
