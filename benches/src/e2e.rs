@@ -293,7 +293,16 @@ fn measure(
     answers: &mut Vec<Option<Answer>>,
 ) -> Result<()> {
     let system = target.system;
+    let pids = target.pids();
     let perf = perf_phase(cfg, target, "ingest")?;
+    let mut cpu_mark = rss::cpu_seconds(&pids);
+    let mut cpu_phase = |result: &mut SystemResult, phase: &str| {
+        let now = rss::cpu_seconds(&pids);
+        result
+            .cpu_s_by_phase
+            .insert(phase.to_owned(), now - cpu_mark);
+        cpu_mark = now;
+    };
     let opts = SendOptions {
         addr: target.write_addr.clone(),
         path: target.write_path.clone(),
@@ -308,17 +317,19 @@ fn measure(
     ));
     result.send = send::send_all(&load.requests, &opts);
     result.phases_s.insert("send".into(), result.send.wall_s);
+    cpu_phase(result, "send");
     if let Some(p) = perf {
         p.stop();
     }
     say(format!(
-        "{system}: {:.0} samples/s ({} acked, {} rejected, {} non-2xx, {} I/O errors) in {:.1} s",
+        "{system}: {:.0} samples/s ({} acked, {} rejected, {} non-2xx, {} I/O errors) in {:.1} s, {:.1} CPU s",
         result.send.samples_per_s,
         result.send.samples_acked,
         result.send.samples_rejected,
         result.send.non_2xx_total(),
         result.send.io_errors,
-        result.send.wall_s
+        result.send.wall_s,
+        result.cpu_s_by_phase.get("send").copied().unwrap_or(0.0)
     ));
     for e in &result.send.errors {
         say(format!("{system}: send error: {e}"));
@@ -340,6 +351,7 @@ fn measure(
             5,
         )
     })?;
+    cpu_phase(result, "check");
     say(format!(
         "{system}: count check: {} of {} samples, {} lost, {} extra ({} windows, attempt {})",
         check.counted, check.expected, check.lost, check.extra, check.windows, check.attempts
@@ -353,6 +365,7 @@ fn measure(
     let disk = timed(result, "flush_merge", || {
         target.flush_merge_measure(load.min_ts, load.max_ts)
     })?;
+    cpu_phase(result, "flush_merge");
     let stored = result.check.as_ref().map_or(load.samples, |c| c.counted);
     result.bytes_per_sample = Some(disk.allocated_bytes as f64 / stored.max(1) as f64);
     say(format!(
@@ -365,6 +378,7 @@ fn measure(
 
     sampler.phase("queries");
     let perf = perf_phase(cfg, target, "queries")?;
+    cpu_phase(result, "idle_before_queries");
     let (timings, a) = timed(result, "queries", || {
         queries::run_dashboard(
             &mut client,
@@ -373,6 +387,7 @@ fn measure(
             cfg.query_repeats,
         )
     });
+    cpu_phase(result, "queries");
     if let Some(p) = perf {
         p.stop();
     }

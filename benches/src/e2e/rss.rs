@@ -11,6 +11,25 @@ use serde::Serialize;
 
 use crate::procs::{peak_rss_of, rss_of};
 
+/// CPU time (user + system, all threads) process `pid` has used, s, from `/proc/<pid>/stat`.
+pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: fields are counted after its closing parenthesis.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut f = rest.split_whitespace();
+    // After `)`: state is field 3, utime field 14, stime field 15.
+    let utime: u64 = f.nth(11)?.parse().ok()?;
+    let stime: u64 = f.next()?.parse().ok()?;
+    // SAFETY: sysconf reads a configuration value; no memory effects.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((utime + stime) as f64 / if tick > 0 { tick as f64 } else { 100.0 })
+}
+
+/// CPU seconds used by all of `pids` so far.
+pub fn cpu_seconds(pids: &[(String, u32)]) -> f64 {
+    pids.iter().filter_map(|(_, p)| cpu_seconds_of(*p)).sum()
+}
+
 /// What the sampler saw.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct RssStats {
@@ -107,5 +126,16 @@ impl RssSampler {
         s.hwm_sum_bytes = hwm.values().sum();
         s.hwm_by_process = hwm;
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn own_cpu_time_is_read() {
+        let me = std::process::id();
+        let t = super::cpu_seconds_of(me).expect("own /proc/self/stat");
+        assert!(t >= 0.0);
+        assert!(super::rss_of(me).is_some_and(|r| r > 0));
     }
 }
