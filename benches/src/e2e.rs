@@ -295,12 +295,22 @@ fn measure(
     let system = target.system;
     let pids = target.pids();
     let perf = perf_phase(cfg, target, "ingest")?;
-    let mut cpu_mark = rss::cpu_seconds(&pids);
+    let each = |pids: &[(String, u32)]| -> Vec<f64> {
+        pids.iter()
+            .map(|(_, p)| rss::cpu_seconds_of(*p).unwrap_or(0.0))
+            .collect()
+    };
+    let mut cpu_mark = each(&pids);
     let mut cpu_phase = |result: &mut SystemResult, phase: &str| {
-        let now = rss::cpu_seconds(&pids);
+        let now = each(&pids);
+        let used: Vec<f64> = now.iter().zip(&cpu_mark).map(|(a, b)| a - b).collect();
         result
             .cpu_s_by_phase
-            .insert(phase.to_owned(), now - cpu_mark);
+            .insert(phase.to_owned(), used.iter().sum());
+        let by_process = result.cpu_s_by_process.entry(phase.to_owned()).or_default();
+        for ((name, _), u) in pids.iter().zip(used) {
+            by_process.insert(name.clone(), u);
+        }
         cpu_mark = now;
     };
     let opts = SendOptions {

@@ -130,6 +130,8 @@ pub struct SystemResult {
     /// CPU time of all the system's processes in each phase, s (steadier than wall time on a
     /// shared machine).
     pub cpu_s_by_phase: BTreeMap<String, f64>,
+    /// The same per phase and process.
+    pub cpu_s_by_process: BTreeMap<String, BTreeMap<String, f64>>,
     /// Things worth knowing (exit statuses, retries).
     pub notes: Vec<String>,
     /// Why the run of this system stopped early, if it did.
@@ -501,6 +503,22 @@ impl Report {
         }
         for s in &self.systems {
             let name = s.system.map_or("?", title);
+            for phase in ["send", "queries"] {
+                let Some(by) = s.cpu_s_by_process.get(phase).filter(|b| b.len() > 1) else {
+                    continue;
+                };
+                let parts: Vec<String> = by.iter().map(|(p, v)| format!("{p} {v:.1} s")).collect();
+                let _ = writeln!(
+                    md,
+                    "\n{name}, CPU by process while {}: {}.",
+                    if phase == "send" {
+                        "sending"
+                    } else {
+                        "querying"
+                    },
+                    parts.join(", ")
+                );
+            }
             if let Some(e) = &s.error {
                 let _ = writeln!(md, "\n**{name} failed:** {e}");
             }

@@ -25,11 +25,6 @@ pub fn cpu_seconds_of(pid: u32) -> Option<f64> {
     Some((utime + stime) as f64 / if tick > 0 { tick as f64 } else { 100.0 })
 }
 
-/// CPU seconds used by all of `pids` so far.
-pub fn cpu_seconds(pids: &[(String, u32)]) -> f64 {
-    pids.iter().filter_map(|(_, p)| cpu_seconds_of(*p)).sum()
-}
-
 /// What the sampler saw.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
 pub struct RssStats {
