@@ -54,6 +54,9 @@ pub struct Config {
     pub max_retries: u32,
     /// Systems to run, in order.
     pub targets: Vec<System>,
+    /// Times to run every system (one after the other in each round); figures are medians
+    /// over rounds.
+    pub rounds: usize,
     /// Binaries and cluster shape.
     pub setup: Setup,
     /// Data directories and logs go under it (one directory per system).
@@ -163,49 +166,80 @@ pub fn run(cfg: &Config) -> Result<Report> {
         utc(load.max_ts)
     ));
     report.queries = queries::dashboard(&load);
-    let mut answers: BTreeMap<System, Vec<Option<Answer>>> = BTreeMap::new();
+    let mut results: BTreeMap<System, Vec<SystemResult>> = BTreeMap::new();
+    let mut answers: BTreeMap<System, Vec<Vec<Option<Answer>>>> = BTreeMap::new();
     for &system in &cfg.targets {
         if let Err(why) = cfg.setup.available(system) {
             say(format!("skipping {system}: {why}"));
             report.skipped.push(format!("{system}: {why}"));
-            continue;
         }
-        say(format!("--- {system} ---"));
-        let (result, a) = run_system(system, cfg, &load, &report.queries);
-        if let Some(e) = &result.error {
-            say(format!("{system} failed: {e}"));
+    }
+    for round in 0..cfg.rounds.max(1) {
+        for &system in &cfg.targets {
+            if cfg.setup.available(system).is_err() {
+                continue;
+            }
+            say(format!(
+                "--- {system}, round {} of {} ---",
+                round + 1,
+                cfg.rounds.max(1)
+            ));
+            let (result, a) = run_system(system, cfg, &load, &report.queries);
+            if let Some(e) = &result.error {
+                say(format!("{system} failed: {e}"));
+            }
+            answers.entry(system).or_default().push(a);
+            results.entry(system).or_default().push(result);
         }
-        answers.insert(system, a);
-        report.systems.push(result);
     }
     if let Some(reference) = answers.get(&System::Prometheus).cloned() {
-        for r in &mut report.systems {
-            let Some(system) = r.system.filter(|s| *s != System::Prometheus) else {
+        for (system, rounds) in &mut results {
+            if *system == System::Prometheus {
                 continue;
-            };
-            let Some(mine) = answers.get(&system) else {
-                continue;
-            };
-            let mut equal = 0;
-            let mut compared = 0;
-            for (i, q) in report.queries.iter().enumerate() {
-                let (Some(Some(a)), Some(Some(b))) = (mine.get(i), reference.get(i)) else {
+            }
+            for (round, r) in rounds.iter_mut().enumerate() {
+                let (Some(mine), Some(theirs)) = (
+                    answers.get(system).and_then(|a| a.get(round)),
+                    reference.get(round).or(reference.first()),
+                ) else {
                     continue;
                 };
-                compared += 1;
-                let d = queries::diff(a, b, q.compare).unwrap_or_default();
-                if d.is_empty() {
-                    equal += 1;
-                }
-                if let Some(t) = r.timings.get_mut(i) {
-                    t.diff_vs_prometheus = Some(d);
-                }
+                compare_answers(&report.queries, r, mine, theirs);
             }
-            r.answers_equal_prometheus = Some((equal, compared));
         }
+    }
+    for (system, rounds) in &results {
+        report.systems.push(report::aggregate(rounds));
+        report
+            .rounds
+            .insert(system.name().to_owned(), rounds.clone());
     }
     report.machine.load_average_at_end = read_trim("/proc/loadavg");
     Ok(report)
+}
+
+/// Compares one round's answers with Prometheus's, query by query, into `r`.
+fn compare_answers(
+    queries: &[Query],
+    r: &mut SystemResult,
+    mine: &[Option<Answer>],
+    theirs: &[Option<Answer>],
+) {
+    let (mut equal, mut compared) = (0, 0);
+    for (i, q) in queries.iter().enumerate() {
+        let (Some(Some(a)), Some(Some(b))) = (mine.get(i), theirs.get(i)) else {
+            continue;
+        };
+        compared += 1;
+        let d = queries::diff(a, b, q.compare).unwrap_or_default();
+        if d.is_empty() {
+            equal += 1;
+        }
+        if let Some(t) = r.timings.get_mut(i) {
+            t.diff_vs_prometheus = Some(d);
+        }
+    }
+    r.answers_equal_prometheus = Some((equal, compared));
 }
 
 fn run_system(

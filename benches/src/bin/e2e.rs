@@ -65,6 +65,12 @@ struct Args {
     )]
     targets: Vec<System>,
 
+    /// Rounds: every system runs once per round, one after the other, and the tables show
+    /// the median of each figure over rounds (every round is in the JSON and in a table). On a
+    /// shared machine, 3 rounds keep one noisy minute from deciding a ratio.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+
     /// Storage nodes of our cluster.
     #[arg(long, default_value_t = 2)]
     storage_nodes: usize,
@@ -206,6 +212,7 @@ fn main() -> Result<()> {
         concurrency: args.concurrency,
         max_retries: args.max_retries,
         targets: args.targets.clone(),
+        rounds: args.rounds,
         setup: Setup {
             ours_bin_dir: bin_dir,
             victoria_metrics: args.victoria_metrics.clone(),

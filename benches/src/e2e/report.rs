@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use super::queries::{CountCheck, Query, Timing};
+use super::queries::{CountCheck, Query, Timing, median};
 use super::rss::RssStats;
 use super::send::SendStats;
 use super::target::{Disk, System};
@@ -26,8 +26,10 @@ pub struct Report {
     pub goals: Goals,
     /// The dashboard queries.
     pub queries: Vec<Query>,
-    /// One entry per system run.
+    /// One entry per system: the median over rounds of each figure (see [`aggregate`]).
     pub systems: Vec<SystemResult>,
+    /// Every round's results, by system name, in run order.
+    pub rounds: BTreeMap<String, Vec<SystemResult>>,
     /// Systems asked for but not run, with why.
     pub skipped: Vec<String>,
 }
@@ -501,6 +503,37 @@ impl Report {
                 });
             let _ = writeln!(md, " {eq} |");
         }
+        let rounds = self.rounds.values().map(Vec::len).max().unwrap_or(0);
+        if rounds > 1 {
+            let _ = writeln!(
+                md,
+                "\nEach round, systems one after the other (the tables above hold the medians):\n\n\
+                 | round | system | samples/s | CPU µs/sample | bytes/sample | peak RSS, MiB | sum of query medians, ms |\n\
+                 | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+            );
+            for round in 0..rounds {
+                for s in System::ALL {
+                    let Some(r) = self.rounds.get(s.name()).and_then(|v| v.get(round)) else {
+                        continue;
+                    };
+                    let cpu = r
+                        .cpu_s_by_phase
+                        .get("send")
+                        .map(|c| c * 1e6 / r.send.samples_acked.max(1) as f64);
+                    let _ = writeln!(
+                        md,
+                        "| {} | {} | {} | {} | {} | {} | {} |",
+                        round + 1,
+                        title(s),
+                        fmt_num(Some(r.send.samples_per_s), 0),
+                        fmt_num(cpu, 2),
+                        fmt_num(r.bytes_per_sample, 3),
+                        fmt_num(Some(r.rss.peak_sum_bytes as f64 / MIB), 0),
+                        fmt_num(r.query_median_sum_ms, 1)
+                    );
+                }
+            }
+        }
         for s in &self.systems {
             let name = s.system.map_or("?", title);
             for phase in ["send", "queries"] {
@@ -531,6 +564,98 @@ impl Report {
         }
         md
     }
+}
+
+fn median_of(values: impl Iterator<Item = f64>) -> Option<f64> {
+    let mut v: Vec<f64> = values.filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    (!v.is_empty()).then(|| median(&v))
+}
+
+/// One system's figures over several rounds: the median of each figure on its own (so the
+/// figures of one aggregate may come from different rounds), the sum of non-2xx answers, the
+/// worst completeness check, the fewest answers equal to Prometheus's, and the first
+/// difference seen. One round is returned as it is.
+pub fn aggregate(rounds: &[SystemResult]) -> SystemResult {
+    let Some(first) = rounds.first() else {
+        return SystemResult::default();
+    };
+    if rounds.len() == 1 {
+        return first.clone();
+    }
+    let med = |f: &dyn Fn(&SystemResult) -> Option<f64>| median_of(rounds.iter().filter_map(f));
+    let mut out = first.clone();
+    out.send.samples_per_s = med(&|r| Some(r.send.samples_per_s)).unwrap_or(0.0);
+    out.send.wall_s = med(&|r| Some(r.send.wall_s)).unwrap_or(0.0);
+    out.send.retries = rounds.iter().map(|r| r.send.retries).sum();
+    out.send.io_errors = rounds.iter().map(|r| r.send.io_errors).sum();
+    out.send.samples_rejected = rounds
+        .iter()
+        .map(|r| r.send.samples_rejected)
+        .max()
+        .unwrap_or(0);
+    out.send.non_2xx = BTreeMap::new();
+    for r in rounds {
+        for (k, v) in &r.send.non_2xx {
+            *out.send.non_2xx.entry(*k).or_default() += v;
+        }
+    }
+    out.check = rounds
+        .iter()
+        .filter_map(|r| r.check.clone())
+        .max_by_key(|c| (c.lost, c.extra));
+    out.bytes_per_sample = med(&|r| r.bytes_per_sample);
+    let bytes = |f: fn(&RssStats) -> u64| med(&|r| Some(f(&r.rss) as f64)).unwrap_or(0.0) as u64;
+    out.rss.peak_sum_bytes = bytes(|s| s.peak_sum_bytes);
+    out.rss.hwm_sum_bytes = bytes(|s| s.hwm_sum_bytes);
+    out.rss.steady_sum_bytes = bytes(|s| s.steady_sum_bytes);
+    for k in first.rss.peak_sum_by_phase.keys() {
+        let v = med(&|r| r.rss.peak_sum_by_phase.get(k).map(|v| *v as f64));
+        out.rss
+            .peak_sum_by_phase
+            .insert(k.clone(), v.unwrap_or(0.0) as u64);
+    }
+    for k in first.cpu_s_by_phase.keys() {
+        if let Some(v) = med(&|r| r.cpu_s_by_phase.get(k).copied()) {
+            out.cpu_s_by_phase.insert(k.clone(), v);
+        }
+    }
+    for (phase, procs) in &first.cpu_s_by_process {
+        for p in procs.keys() {
+            if let Some(v) = med(&|r| r.cpu_s_by_process.get(phase)?.get(p).copied()) {
+                out.cpu_s_by_process
+                    .entry(phase.clone())
+                    .or_default()
+                    .insert(p.clone(), v);
+            }
+        }
+    }
+    for (i, t) in out.timings.iter_mut().enumerate() {
+        let each = || rounds.iter().filter_map(move |r| r.timings.get(i));
+        t.median_ms = median_of(each().filter_map(|t| t.median_ms));
+        t.min_ms = each().filter_map(|t| t.min_ms).reduce(f64::min);
+        t.max_ms = each().filter_map(|t| t.max_ms).reduce(f64::max);
+        t.error = each().find_map(|t| t.error.clone());
+        if t.error.is_some() {
+            t.median_ms = None;
+        }
+        t.diff_vs_prometheus = each()
+            .filter_map(|t| t.diff_vs_prometheus.clone())
+            .reduce(|a, b| if a.is_empty() { b } else { a });
+    }
+    out.query_median_sum_ms = out.timings.iter().map(|t| t.median_ms).sum();
+    out.answers_equal_prometheus = rounds
+        .iter()
+        .filter_map(|r| r.answers_equal_prometheus)
+        .min_by_key(|(equal, _)| *equal);
+    for k in first.phases_s.keys() {
+        if let Some(v) = med(&|r| r.phases_s.get(k).copied()) {
+            out.phases_s.insert(k.clone(), v);
+        }
+    }
+    out.notes = rounds.iter().flat_map(|r| r.notes.clone()).collect();
+    out.error = rounds.iter().find_map(|r| r.error.clone());
+    out
 }
 
 #[cfg(test)]
@@ -619,5 +744,26 @@ mod tests {
         has(&md, "| q | 7.0 | 10.0 | 0.70× | yes |");
         let v = report.verdicts();
         assert_eq!(v.iter().filter(|v| v.met == Some(true)).count(), 4);
+    }
+
+    #[test]
+    fn rounds_aggregate_to_medians_and_worst_cases() {
+        let mut a = result(System::Ours, 1.0, 0.5, 100, 9.0);
+        let b = result(System::Ours, 5.0, 0.4, 300, 3.0);
+        let c = result(System::Ours, 3.0, 0.6, 200, 5.0);
+        a.check = Some(CountCheck {
+            lost: 7,
+            ..CountCheck::default()
+        });
+        a.timings[0].diff_vs_prometheus = Some("differs".into());
+        let m = aggregate(&[a.clone(), b, c]);
+        assert_eq!(m.send.samples_per_s, 3.0);
+        assert_eq!(m.bytes_per_sample, Some(0.5));
+        assert_eq!(m.rss.peak_sum_bytes, 200);
+        assert_eq!(m.timings[0].median_ms, Some(5.0));
+        assert_eq!(m.query_median_sum_ms, Some(5.0));
+        assert_eq!(m.lost(), Some(7));
+        assert_eq!(m.timings[0].diff_vs_prometheus.as_deref(), Some("differs"));
+        assert_eq!(aggregate(std::slice::from_ref(&a)), a);
     }
 }
