@@ -182,6 +182,24 @@ fn version_of(bin: &Path, flag: &str) -> String {
         .unwrap_or_default()
 }
 
+/// The version of the Debian package that installed `bin`, for binaries built without their
+/// version string (Debian's VictoriaMetrics reports an empty one).
+fn package_version(bin: &Path) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .arg("-S")
+        .arg(bin)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let package = text.split(':').next()?.trim().to_owned();
+    let v = Command::new("dpkg-query")
+        .args(["-W", "-f=${Version}", &package])
+        .output()
+        .ok()?;
+    let v = String::from_utf8_lossy(&v.stdout).trim().to_owned();
+    (!package.is_empty() && !v.is_empty()).then(|| format!("{package} {v} (Debian package)"))
+}
+
 fn addr() -> String {
     format!("127.0.0.1:{}", free_port())
 }
@@ -445,7 +463,10 @@ fn start_victoria_metrics(setup: &Setup, dir: &Path) -> Result<Target> {
         write_path: "/api/v1/write".to_owned(),
         query_addr: http,
         query_prefix: String::new(),
-        version: version_of(&setup.victoria_metrics, "-version"),
+        version: Some(version_of(&setup.victoria_metrics, "-version"))
+            .filter(|v| !v.is_empty())
+            .or_else(|| package_version(&setup.victoria_metrics))
+            .unwrap_or_default(),
     })
 }
 
