@@ -90,6 +90,12 @@ impl Router {
         let mut last_error: Option<String> = None;
         let mut first_round = true;
         while !wanted.is_empty() {
+            // One health look per node and round, not per series.
+            let available: Vec<bool> = self
+                .writers
+                .iter()
+                .map(|w| w.client().is_available())
+                .collect();
             let mut per_node: Vec<Vec<usize>> = vec![Vec::new(); n];
             for &i in &wanted {
                 let ranking = &rankings[i * n..(i + 1) * n];
@@ -99,7 +105,7 @@ impl Router {
                     };
                     next[i] += 1;
                     let node = node as usize;
-                    if !failed[node] && self.writers[node].client().is_available() {
+                    if !failed[node] && available[node] {
                         break node;
                     }
                 };

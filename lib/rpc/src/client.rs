@@ -44,7 +44,12 @@ impl Default for ClientConfig {
     }
 }
 
-type Conn = BufStream<TcpStream>;
+/// A connection and whether frames on it are compressed.
+#[derive(Debug)]
+struct Conn {
+    stream: BufStream<TcpStream>,
+    compress: bool,
+}
 
 #[derive(Debug, Default)]
 struct Health {
@@ -162,11 +167,14 @@ impl NodeClient {
                 .await
                 .map_err(|e| self.transport(format!("cannot connect: {e}")))?;
             let _ = stream.set_nodelay(true);
-            let mut conn = BufStream::with_capacity(64 << 10, 64 << 10, stream);
-            client_hello(&mut conn, self.role, self.config.compress)
+            // Between processes of one host compression only costs CPU: skip it there.
+            let local = stream.peer_addr().is_ok_and(|a| a.ip().is_loopback());
+            let compress = self.config.compress && !local;
+            let mut stream = BufStream::with_capacity(64 << 10, 64 << 10, stream);
+            client_hello(&mut stream, self.role, compress)
                 .await
                 .map_err(|e| self.transport(e))?;
-            Ok(conn)
+            Ok(Conn { stream, compress })
         };
         match tokio::time::timeout(self.config.dial_timeout, dial).await {
             Ok(res) => res,
@@ -206,14 +214,14 @@ impl NodeClient {
         let call = async {
             let mut conn = self.checkout().await?;
             write_frame(
-                &mut conn,
+                &mut conn.stream,
                 FrameType::InsertRequest,
                 batch,
-                self.config.compress,
+                conn.compress,
             )
             .await
             .map_err(|e| self.transport(format!("cannot send rows: {e}")))?;
-            let (ty, payload) = read_frame(&mut conn)
+            let (ty, payload) = read_frame(&mut conn.stream)
                 .await
                 .map_err(|e| self.transport(format!("cannot read ack: {e}")))?;
             match ty {
@@ -257,15 +265,15 @@ impl NodeClient {
         let call = async {
             let mut conn = self.checkout().await?;
             write_frame(
-                &mut conn,
+                &mut conn.stream,
                 FrameType::SelectRequest,
                 &request.encode_to_vec(),
-                self.config.compress,
+                conn.compress,
             )
             .await
             .map_err(|e| self.transport(format!("cannot send request: {e}")))?;
             loop {
-                let (ty, payload) = read_frame(&mut conn)
+                let (ty, payload) = read_frame(&mut conn.stream)
                     .await
                     .map_err(|e| self.transport(format!("cannot read answer: {e}")))?;
                 match ty {

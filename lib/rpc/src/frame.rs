@@ -73,7 +73,7 @@ pub async fn write_frame<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<()> {
     let compressed;
     let (body, flags) = if compress && payload.len() >= COMPRESS_MIN_LEN {
-        compressed = zstd::bulk::compress(payload, 1)?;
+        compressed = compress_reusing_context(payload)?;
         (compressed.as_slice(), FLAG_ZSTD)
     } else {
         (payload, 0)
@@ -125,21 +125,62 @@ pub async fn read_frame<R: AsyncRead + Unpin>(
     Ok((ty, decoded))
 }
 
+thread_local! {
+    // Creating a zstd context costs more than compressing a small frame: keep one per thread.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn compress_reusing_context(payload: &[u8]) -> std::io::Result<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(zstd::bulk::Compressor::new(1)?);
+        }
+        match c.as_mut() {
+            Some(c) => c.compress(payload),
+            None => unreachable!("the compressor was just created"),
+        }
+    })
+}
+
 fn decompress_bounded(body: &[u8]) -> Result<Vec<u8>, FrameError> {
-    use std::io::Read;
-    let mut decoder = zstd::stream::read::Decoder::with_buffer(body)
-        .map_err(|e| FrameError::Protocol(format!("bad zstd payload: {e}")))?;
-    let mut out = Vec::new();
-    let read = (&mut decoder)
-        .take(MAX_DECODED_LEN as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| FrameError::Protocol(format!("bad zstd payload: {e}")))?;
-    if read > MAX_DECODED_LEN {
-        return Err(FrameError::Protocol(format!(
-            "decompressed frame exceeds the limit of {MAX_DECODED_LEN} bytes"
-        )));
+    let bad = |e: &dyn std::fmt::Display| FrameError::Protocol(format!("bad zstd payload: {e}"));
+    // Our frames carry their decoded size (zstd's one-shot API writes it): decode straight
+    // into a buffer of that size with the thread's context. Other frames take the bounded
+    // streaming path.
+    let declared = zstd::zstd_safe::get_frame_content_size(body).ok().flatten();
+    match declared {
+        Some(n) if n > MAX_DECODED_LEN as u64 => Err(FrameError::Protocol(format!(
+            "decompressed frame of {n} bytes exceeds the limit of {MAX_DECODED_LEN} bytes"
+        ))),
+        Some(n) => DECOMPRESSOR.with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = Some(zstd::bulk::Decompressor::new().map_err(|e| bad(&e))?);
+            }
+            match d.as_mut() {
+                Some(d) => d.decompress(body, n as usize).map_err(|e| bad(&e)),
+                None => unreachable!("the decompressor was just created"),
+            }
+        }),
+        None => {
+            use std::io::Read;
+            let mut decoder =
+                zstd::stream::read::Decoder::with_buffer(body).map_err(|e| bad(&e))?;
+            let mut out = Vec::new();
+            let read = (&mut decoder)
+                .take(MAX_DECODED_LEN as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| bad(&e))?;
+            if read > MAX_DECODED_LEN {
+                return Err(FrameError::Protocol(format!(
+                    "decompressed frame exceeds the limit of {MAX_DECODED_LEN} bytes"
+                )));
+            }
+            Ok(out)
+        }
     }
-    Ok(out)
 }
 
 #[cfg(test)]
