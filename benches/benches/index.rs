@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row};
 use tsdb::metric_name::{self, Label};
 use tsdb::{Tenant, Tsid};
 

@@ -156,10 +156,6 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-fn index_range(r: TimeRange) -> index::TimeRange {
-    index::TimeRange::new(r.min_timestamp, r.max_timestamp)
-}
-
 impl Storage {
     /// Opens (or creates) the storage in `dir`: the index first, then the sample table, whose
     /// WAL replay makes every acknowledged row searchable again.
@@ -287,7 +283,7 @@ impl Storage {
     ) -> Result<StorageSearch<'_>> {
         let tsids = self
             .index
-            .search_tsids(tenant, matchers, index_range(range), max_series)?;
+            .search_tsids(tenant, matchers, range, max_series)?;
         let inner = self.table.search(&tsids, range)?;
         Ok(StorageSearch {
             inner,
@@ -336,8 +332,7 @@ impl Storage {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<String>> {
-        self.index
-            .label_names(tenant, matchers, index_range(range), limit)
+        self.index.label_names(tenant, matchers, range, limit)
     }
 
     /// Values of label `name` over the matching series in `range`.
@@ -350,7 +345,7 @@ impl Storage {
         limit: usize,
     ) -> Result<Vec<String>> {
         self.index
-            .label_values(tenant, name, matchers, index_range(range), limit)
+            .label_values(tenant, name, matchers, range, limit)
     }
 
     /// Canonical names of the matching series in `range`, sorted, at most `limit`.
@@ -361,8 +356,7 @@ impl Storage {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>> {
-        self.index
-            .series(tenant, matchers, index_range(range), limit)
+        self.index.series(tenant, matchers, range, limit)
     }
 
     /// Cardinality figures for `/api/v1/status/tsdb` over the series seen in `range`.
@@ -374,7 +368,7 @@ impl Storage {
         range: TimeRange,
         top_n: usize,
     ) -> Result<TsdbStatus> {
-        self.index.status(tenant, index_range(range), top_n)
+        self.index.status(tenant, range, top_n)
     }
 
     /// Deletes the matching series of `tenant`: they vanish from every answer at once and

@@ -162,9 +162,9 @@ struct RegState {
 ///
 /// ```
 /// # fn main() -> tsdb::Result<()> {
-/// use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TimeRange};
+/// use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind};
 /// use tsdb::metric_name::{Label, encode};
-/// use tsdb::Tenant;
+/// use tsdb::{Tenant, TimeRange};
 /// let dir = tempfile::tempdir().unwrap();
 /// let idx = IndexDb::open(dir.path(), IndexConfig::default(), tsdb::clock::system_clock())?;
 /// let mut name = Vec::new();

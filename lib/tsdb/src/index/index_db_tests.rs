@@ -1,6 +1,7 @@
 use super::*;
+use crate::TimeRange;
 use crate::clock::ManualClock;
-use crate::index::{LabelMatcher, MatchKind, TimeRange};
+use crate::index::{LabelMatcher, MatchKind};
 
 const DAY: i64 = keys::DAY_MS;
 const T0: i64 = 20_000 * DAY; // a day in 2024

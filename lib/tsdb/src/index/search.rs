@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::mergeset::TableSearch;
 use crate::metric_name;
+use crate::time_range::TimeRange;
 use crate::tsid::{Tenant, Tsid};
 
 use super::id_set::{self, BoxPostings, SlicePostings};
@@ -15,36 +16,15 @@ use super::keys::{
 };
 use super::matcher::{CompiledMatcher, LabelMatcher, Polarity, Selection};
 
-/// An inclusive range of timestamps in milliseconds. A series is in it if it had a row on one
-/// of the days the range touches; ranges over more days than
-/// [`super::IndexConfig::max_days_per_search`] use the all-time index and so see every series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeRange {
-    /// First millisecond.
-    pub start_ms: i64,
-    /// Last millisecond.
-    pub end_ms: i64,
-}
-
-impl TimeRange {
-    /// A range.
-    pub const fn new(start_ms: i64, end_ms: i64) -> Self {
-        Self { start_ms, end_ms }
-    }
-
-    /// All time.
-    pub const ALL: TimeRange = TimeRange::new(i64::MIN, i64::MAX);
-}
-
 impl IndexDb {
     pub(super) fn scopes(&self, r: TimeRange) -> Result<Vec<Scope>> {
-        if r.end_ms < r.start_ms {
+        if r.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "time range ends ({}) before it starts ({})",
-                r.end_ms, r.start_ms
+                r.max_timestamp, r.min_timestamp
             )));
         }
-        let (a, b) = (day_of(r.start_ms), day_of(r.end_ms));
+        let (a, b) = (day_of(r.min_timestamp), day_of(r.max_timestamp));
         if b - a >= self.config.max_days_per_search {
             return Ok(vec![Scope::Global]);
         }

@@ -8,9 +8,9 @@ use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
 use crate::mergeset::TableSearch;
+use crate::time_range::TimeRange;
 use crate::tsid::Tenant;
 
-use super::TimeRange;
 use super::id_set;
 use super::index_db::IndexDb;
 use super::keys::{self, Scope, posting_ids};

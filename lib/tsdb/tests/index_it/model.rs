@@ -7,8 +7,9 @@ use std::path::Path;
 
 use proptest::prelude::*;
 use regex::Regex;
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind};
 use tsdb::mergeset;
 use tsdb::{Tenant, Tsid};
 
