@@ -37,5 +37,4 @@ pub mod tsid_cache;
 
 pub use index_db::{IndexConfig, IndexDb, IndexStats, Row};
 pub use matcher::{LabelMatcher, MatchKind};
-pub use search::NameLookup;
 pub use status::TsdbStatus;

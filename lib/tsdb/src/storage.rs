@@ -42,7 +42,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::block::Block;
 use crate::error::{Error, Result};
-use crate::index::{self, IndexConfig, IndexDb, LabelMatcher, NameLookup, TsdbStatus};
+use crate::index::{self, IndexConfig, IndexDb, LabelMatcher, TsdbStatus};
 use crate::metric_name::{self, Label};
 use crate::raw_rows::Row;
 use crate::table::{Table, TableConfig};
@@ -281,14 +281,12 @@ impl Storage {
         range: TimeRange,
         max_series: usize,
     ) -> Result<StorageSearch<'_>> {
-        let tsids = self
-            .index
-            .search_tsids(tenant, matchers, range, max_series)?;
+        let series = self.index.search_series(tenant, matchers, range, max_series)?;
+        let tsids: Vec<Tsid> = series.iter().map(|(t, _)| *t).collect();
         let inner = self.table.search(&tsids, range)?;
         Ok(StorageSearch {
             inner,
-            names: self.index.name_lookup()?,
-            tenant,
+            names: series.into_iter(),
         })
     }
 
@@ -505,31 +503,31 @@ impl Storage {
 /// A running search; see [`Storage::search`].
 pub struct StorageSearch<'a> {
     inner: TableSearch<'a>,
-    names: NameLookup<'a>,
-    tenant: Tenant,
+    /// Every selected series with its name, in Tsid order: a superset of what `inner` yields,
+    /// in the same order.
+    names: std::vec::IntoIter<(Tsid, Vec<u8>)>,
 }
 
 impl StorageSearch<'_> {
     /// The next series with its blocks, or `None` at the end.
     pub fn next_series(&mut self) -> Option<Result<FoundSeries>> {
-        loop {
-            let sb = match self.inner.next_series()? {
-                Ok(sb) => sb,
-                Err(e) => return Some(Err(e)),
-            };
-            match self.names.name(self.tenant, sb.tsid.metric_id) {
-                Ok(Some(name)) => {
-                    return Some(Ok(FoundSeries {
-                        name,
-                        tsid: sb.tsid,
-                        blocks: sb.blocks,
-                    }));
-                }
-                // Deleted and purged from the index between the id search and now.
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
+        let sb = match self.inner.next_series()? {
+            Ok(sb) => sb,
+            Err(e) => return Some(Err(e)),
+        };
+        // The table yields a subset of the Tsids it was given, in the same order.
+        let name = loop {
+            match self.names.next() {
+                Some((tsid, name)) if tsid == sb.tsid => break name,
+                Some(_) => continue,
+                None => panic!("internal invariant: the table yields only Tsids it was asked for"),
             }
-        }
+        };
+        Some(Ok(FoundSeries {
+            name,
+            tsid: sb.tsid,
+            blocks: sb.blocks,
+        }))
     }
 
     /// The range searched (the requested one less what retention hides).

@@ -183,6 +183,18 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
                     ms,
                     range
                 );
+                let mut with_names: Vec<(Tsid, Vec<u8>)> =
+                    want.iter().map(|s| (s.tsid, s.raw.clone())).collect();
+                with_names.sort();
+                prop_assert_eq!(
+                    idx.search_series(tenant, &ms, range, usize::MAX)
+                        .expect("search_series"),
+                    with_names,
+                    "search_series {:?} {:?} {:?}",
+                    tenant,
+                    ms,
+                    range
+                );
                 let mut names: Vec<Vec<u8>> = want.iter().map(|s| s.raw.clone()).collect();
                 names.sort();
                 prop_assert_eq!(
