@@ -138,7 +138,9 @@ pub fn new_series(c: &mut Criterion) {
     }
     // Two threads, each adding new hosts: series per second of both together.
     let hosts_per_thread = 8;
-    g.throughput(Throughput::Elements((2 * hosts_per_thread * per_host()) as u64));
+    g.throughput(Throughput::Elements(
+        (2 * hosts_per_thread * per_host()) as u64,
+    ));
     {
         let dir = tempfile::tempdir().unwrap();
         let storage = Storage::open(dir.path(), storage_config()).unwrap();
@@ -275,9 +277,7 @@ pub fn known_rows(c: &mut Criterion) {
             let b = big();
             let host = |h: usize| &b.names[h * per_host()..(h + 1) * per_host()];
             let one_pass = |thread: usize| {
-                let k = b
-                    .scrapes
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let k = b.scrapes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let ts = T0 + k * SCRAPE_MS;
                 let mut rows = Vec::with_capacity(per_host());
                 for &h in sample_hosts.iter().skip(thread).step_by(threads) {
@@ -381,7 +381,9 @@ pub fn search_1m(c: &mut Criterion) {
                 .label_values(TENANT, label, &[], hour, usize::MAX)
                 .unwrap()
                 .len();
-            print_once(format!("storage/search_1m/label_values_{label}: {n} values"));
+            print_once(format!(
+                "storage/search_1m/label_values_{label}: {n} values"
+            ));
             bn.iter(|| {
                 black_box(
                     b.storage

@@ -37,8 +37,8 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::block::Block;
 use crate::error::{Error, Result};
@@ -146,7 +146,23 @@ pub struct Storage {
     dropped_too_old: AtomicU64,
     dropped_too_new: AtomicU64,
     snapshot_seq: AtomicU64,
+    /// Buffers of `add_rows`, reused across calls (one per concurrent caller).
+    scratch: Mutex<Vec<AddScratch>>,
 }
+
+/// Buffers of one `add_rows` call.
+#[derive(Default)]
+struct AddScratch {
+    /// The accepted rows with their Tsids, in input order.
+    rows: Vec<Row>,
+    /// Rows whose series the cache did not know: (index in the input, index in `rows`).
+    misses: Vec<(usize, usize)>,
+}
+
+/// `add_rows` buffers kept for reuse: more than concurrent callers is pointless.
+const MAX_SCRATCH_BUFFERS: usize = 64;
+/// Rows a kept `add_rows` buffer may hold (3 MiB).
+const MAX_SCRATCH_ROWS: usize = 1 << 16;
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -193,6 +209,7 @@ impl Storage {
             dropped_too_old: AtomicU64::new(0),
             dropped_too_new: AtomicU64::new(0),
             snapshot_seq: AtomicU64::new(0),
+            scratch: Mutex::new(Vec::new()),
         })
     }
 
@@ -203,46 +220,120 @@ impl Storage {
 
     /// Adds rows. Rows outside `[now - retention, now + future limit]` are dropped and counted
     /// (they would be invisible anyway) without registering their series. When this returns,
-    /// every other row is in the WAL and its series in the index.
+    /// every other row is in the WAL and its series in the index. Fails without adding
+    /// anything if a row's name is not canonical ([`metric_name::encode`] of labels sorted by
+    /// name, no empty values, no duplicates; see [`Storage::add_labeled_rows`]).
+    ///
+    /// The hot path, for rows of known series: per row one hash of the name and one cache
+    /// probe, then one WAL record and one buffer append for the whole call; the buffers are
+    /// reused from call to call, so a call allocates nothing.
+    ///
+    /// ```
+    /// # fn main() -> tsdb::Result<()> {
+    /// use tsdb::metric_name::{Label, encode};
+    /// use tsdb::storage::{MetricRow, Storage, StorageConfig};
+    /// use tsdb::Tenant;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = Storage::open(dir.path(), StorageConfig::default())?;
+    /// let mut name = Vec::new(); // canonical: labels sorted by name
+    /// encode(&[Label { name: "__name__", value: "up" }, Label { name: "job", value: "api" }], &mut name);
+    /// let now = tsdb::clock::system_clock().now_ms();
+    /// let row = MetricRow { tenant: Tenant::new(0, 0), name: &name, timestamp: now, value: 1.0 };
+    /// storage.add_rows(&[row])?; // a new series: registered, then its row logged
+    /// storage.add_rows(&[MetricRow { timestamp: now + 15_000, ..row }])?; // known: cache hit
+    /// assert_eq!(storage.stats().new_series, 1);
+    /// assert_eq!(storage.stats().rows_added, 2);
+    /// # storage.close() }
+    /// ```
     pub fn add_rows(&self, rows: &[MetricRow<'_>]) -> Result<()> {
         let now = self.clock.now_ms();
         let accepted =
             crate::retention::accepted_range(now, self.retention_ms, self.future_limit_ms);
-        let mut idx_rows = Vec::with_capacity(rows.len());
-        let mut kept: Vec<&MetricRow<'_>> = Vec::with_capacity(rows.len());
-        for r in rows {
+        let mut scratch = self.take_scratch();
+        let AddScratch { rows: out, misses } = &mut scratch;
+        let (mut too_old, mut too_new) = (0u64, 0u64);
+        for (i, r) in rows.iter().enumerate() {
             match crate::retention::check_timestamp(r.timestamp, &accepted) {
-                Ok(()) => {
-                    idx_rows.push(index::Row {
-                        tenant: r.tenant,
-                        name: r.name,
-                        timestamp_ms: r.timestamp,
-                    });
-                    kept.push(r);
-                }
+                Ok(()) => {}
                 Err(crate::retention::DropReason::TooOld) => {
-                    self.dropped_too_old.fetch_add(1, Ordering::Relaxed);
+                    too_old += 1;
+                    continue;
                 }
                 Err(crate::retention::DropReason::TooNew) => {
-                    self.dropped_too_new.fetch_add(1, Ordering::Relaxed);
+                    too_new += 1;
+                    continue;
                 }
             }
-        }
-        if kept.is_empty() {
-            return Ok(());
-        }
-        let mut tsids = Vec::with_capacity(kept.len());
-        self.index.get_or_create_tsids(&idx_rows, &mut tsids)?;
-        let table_rows: Vec<Row> = kept
-            .iter()
-            .zip(&tsids)
-            .map(|(r, &tsid)| Row {
+            let tsid = match self.index.cached_tsid(r.tenant, r.name, r.timestamp) {
+                Some(tsid) => tsid,
+                None => {
+                    misses.push((i, out.len()));
+                    Tsid::default()
+                }
+            };
+            out.push(Row {
                 tsid,
                 timestamp: r.timestamp,
                 value: r.value,
+            });
+        }
+        if too_old + too_new > 0 {
+            self.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
+            self.dropped_too_new.fetch_add(too_new, Ordering::Relaxed);
+        }
+        let res = self
+            .register_misses(rows, out, misses)
+            .and_then(|()| self.table.add_accepted_rows(out));
+        self.put_scratch(scratch);
+        res
+    }
+
+    /// Registers the rows the cache did not know (new series, or known ones on a new day),
+    /// writing their Tsids into `out`. `misses` holds (index in `rows`, index in `out`).
+    fn register_misses(
+        &self,
+        rows: &[MetricRow<'_>],
+        out: &mut [Row],
+        misses: &[(usize, usize)],
+    ) -> Result<()> {
+        if misses.is_empty() {
+            return Ok(());
+        }
+        let idx_rows: Vec<index::Row<'_>> = misses
+            .iter()
+            .map(|&(i, _)| index::Row {
+                tenant: rows[i].tenant,
+                name: rows[i].name,
+                timestamp_ms: rows[i].timestamp,
             })
             .collect();
-        self.table.add_rows(&table_rows)
+        let mut tsids = Vec::with_capacity(idx_rows.len());
+        self.index.register(&idx_rows, &mut tsids)?;
+        for (&(_, at), tsid) in misses.iter().zip(tsids) {
+            out[at].tsid = tsid;
+        }
+        Ok(())
+    }
+
+    fn take_scratch(&self) -> AddScratch {
+        self.scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn put_scratch(&self, mut scratch: AddScratch) {
+        scratch.rows.clear();
+        scratch.misses.clear();
+        // A huge call's buffers are not worth keeping.
+        if scratch.rows.capacity() > MAX_SCRATCH_ROWS {
+            scratch = AddScratch::default();
+        }
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_SCRATCH_BUFFERS {
+            pool.push(scratch);
+        }
     }
 
     /// Adds samples of one series given by its labels (any order; empty values dropped).
@@ -281,7 +372,9 @@ impl Storage {
         range: TimeRange,
         max_series: usize,
     ) -> Result<StorageSearch<'_>> {
-        let series = self.index.search_series(tenant, matchers, range, max_series)?;
+        let series = self
+            .index
+            .search_series(tenant, matchers, range, max_series)?;
         let tsids: Vec<Tsid> = series.iter().map(|(t, _)| *t).collect();
         let inner = self.table.search(&tsids, range)?;
         Ok(StorageSearch {

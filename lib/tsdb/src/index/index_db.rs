@@ -400,6 +400,18 @@ impl IndexDb {
         Ok(out[0])
     }
 
+    /// The hot path's first step without registering: the Tsid of a series the cache knows
+    /// to be registered for the day of `timestamp_ms` (one hash and one cache probe, no
+    /// allocation). `None`: [`IndexDb::get_or_create_tsids`] must register the row. Does not
+    /// check that the index is open.
+    #[inline]
+    pub fn cached_tsid(&self, tenant: Tenant, name_raw: &[u8], timestamp_ms: i64) -> Option<Tsid> {
+        match self.cache.get(series_key(tenant, name_raw)) {
+            Some(e) if e.has_day(day_of(timestamp_ms)) => Some(tsid_of(tenant, &e)),
+            _ => None,
+        }
+    }
+
     /// The batch form of [`IndexDb::get_or_create_tsid`]: fills `out` with one Tsid per row.
     /// New series of the batch share one WAL record and at most one index search. Fails on
     /// the first row whose name is not canonical, registering none of the batch's new series.
@@ -420,6 +432,15 @@ impl IndexDb {
             return Ok(());
         }
         self.register_slow(rows, &slow, out)
+    }
+
+    /// Registers rows that [`IndexDb::cached_tsid`] did not find (new series, or known ones
+    /// on a new day), filling `out` with one Tsid per row, without probing the cache again.
+    /// Same guarantees as [`IndexDb::get_or_create_tsids`].
+    pub fn register(&self, rows: &[Row<'_>], out: &mut Vec<Tsid>) -> Result<()> {
+        let all: Vec<usize> = (0..rows.len()).collect();
+        out.clear();
+        self.register_slow(rows, &all, out)
     }
 
     /// Registers rows `slow` of `rows` under the registration lock, writing `out[i]`.

@@ -95,9 +95,8 @@ pub fn decompress(stored: &[u8], encoding: u8, plain_len: usize) -> Result<Vec<u
             let plain = DECOMPRESSOR.with_borrow_mut(|slot| {
                 let d = match slot {
                     Some(d) => d,
-                    None => slot.insert(
-                        zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?,
-                    ),
+                    None => slot
+                        .insert(zstd::bulk::Decompressor::new().map_err(|e| format!("zstd: {e}"))?),
                 };
                 d.decompress(stored, plain_len)
                     .map_err(|e| format!("zstd: {e}"))
