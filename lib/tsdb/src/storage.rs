@@ -450,16 +450,16 @@ impl Storage {
         self.index.series(tenant, matchers, range, limit)
     }
 
-    /// Cardinality figures for `/api/v1/status/tsdb` over the series seen in `range`.
-    /// (Matchers are not applied.)
+    /// Cardinality figures for `/api/v1/status/tsdb` over the series seen in `range`, of the
+    /// series that match `matchers` (all series without matchers), each list cut to `top_n`.
     pub fn tsdb_status(
         &self,
         tenant: Tenant,
-        _matchers: &[LabelMatcher],
+        matchers: &[LabelMatcher],
         range: TimeRange,
         top_n: usize,
     ) -> Result<TsdbStatus> {
-        self.index.status(tenant, range, top_n)
+        self.index.status(tenant, matchers, range, top_n)
     }
 
     /// Deletes the matching series of `tenant`: they vanish from every answer at once and

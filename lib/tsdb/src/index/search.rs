@@ -332,7 +332,7 @@ impl IndexDb {
     }
 
     /// The ids of the series selected by optional matchers (none: every series) in `range`.
-    fn select(
+    pub(super) fn select(
         &self,
         s: &mut TableSearch,
         tenant: Tenant,
