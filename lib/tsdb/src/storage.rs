@@ -38,7 +38,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::block::Block;
 use crate::error::{Error, Result};
@@ -108,6 +108,10 @@ pub struct SeriesSamples {
 pub struct StorageStats {
     /// Bytes of sample data on disk.
     pub data_bytes: u64,
+    /// Samples in parts (file and in memory; before dedup and deletes by later merges).
+    pub data_rows: u64,
+    /// Samples dropped by flushes and merges because their series was deleted.
+    pub rows_deleted: u64,
     /// Bytes of the index on disk.
     pub index_bytes: u64,
     /// Live series.
@@ -132,6 +136,8 @@ pub struct StorageStats {
     pub index_cache_hits: u64,
     /// Hot-path cache misses of the index.
     pub index_cache_misses: u64,
+    /// Heap bytes of the index's hot-path cache and series filters.
+    pub index_cache_bytes: u64,
 }
 
 /// A storage: series index plus sample table. Every method takes `&self` and may be called
@@ -148,6 +154,9 @@ pub struct Storage {
     snapshot_seq: AtomicU64,
     /// Buffers of `add_rows`, reused across calls (one per concurrent caller).
     scratch: Mutex<Vec<AddScratch>>,
+    /// Held shared by `add_rows` (registration + table append), exclusively by a snapshot:
+    /// a snapshot's index holds exactly the series of its samples.
+    gate: RwLock<()>,
 }
 
 /// Buffers of one `add_rows` call.
@@ -210,6 +219,7 @@ impl Storage {
             dropped_too_new: AtomicU64::new(0),
             snapshot_seq: AtomicU64::new(0),
             scratch: Mutex::new(Vec::new()),
+            gate: RwLock::new(()),
         })
     }
 
@@ -281,9 +291,12 @@ impl Storage {
             self.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
             self.dropped_too_new.fetch_add(too_new, Ordering::Relaxed);
         }
-        let res = self
-            .register_misses(rows, out, misses)
-            .and_then(|()| self.table.add_accepted_rows(out));
+        let res = {
+            // A snapshot sees every call whole or not at all.
+            let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            self.register_misses(rows, out, misses)
+                .and_then(|()| self.table.add_accepted_rows(out))
+        };
         self.put_scratch(scratch);
         res
     }
@@ -486,9 +499,10 @@ impl Storage {
         self.table.force_merge()
     }
 
-    /// Creates a consistent snapshot under `<dir>/snapshots/<name>` and returns its name. The
-    /// sample table is copied first, then the index, so that every series with samples in the
-    /// snapshot is in its index.
+    /// Creates a consistent snapshot under `<dir>/snapshots/<name>` and returns its name:
+    /// hard links of both halves' parts after a flush, taken while `add_rows` calls pause, so
+    /// that it holds exactly the rows acknowledged before it and exactly their series. Opening
+    /// the directory (or a copy) with [`Storage::open`] gives a storage with that data.
     pub fn create_snapshot(&self) -> Result<String> {
         let now = self.clock.now_ms();
         let (y, mo, d) = crate::time_range::civil_from_days(now.div_euclid(86_400_000));
@@ -505,10 +519,14 @@ impl Storage {
         crate::fs::create_dir_durable(&root)?;
         let tmp = root.join(format!("{name}{}", crate::fs::TMP_SUFFIX));
         crate::fs::create_dir_durable(&tmp)?;
-        let res = self
-            .table
-            .snapshot(&tmp.join(SAMPLES_DIR))
-            .and_then(|()| self.index.snapshot(&tmp.join(INDEX_DIR)));
+        let res = {
+            // Writes pause while both halves are copied (a flush and hard links), so that the
+            // snapshot holds exactly the rows acknowledged before it and their series.
+            let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            self.table
+                .snapshot(&tmp.join(SAMPLES_DIR))
+                .and_then(|()| self.index.snapshot(&tmp.join(INDEX_DIR)))
+        };
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -568,6 +586,8 @@ impl Storage {
         let i = self.index.stats();
         StorageStats {
             data_bytes: t.file_bytes,
+            data_rows: t.file_rows + t.inmemory_rows,
+            rows_deleted: t.rows_deleted,
             index_bytes: i.table.file_bytes,
             series: i.series,
             new_series: i.new_series_created,
@@ -582,6 +602,7 @@ impl Storage {
             background_errors: t.background_errors + i.table.background_errors,
             index_cache_hits: i.cache_hits,
             index_cache_misses: i.cache_misses,
+            index_cache_bytes: i.cache_bytes,
         }
     }
 
