@@ -11,8 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput};
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row};
 use tsdb::metric_name::{self, Label};
 use tsdb::{Tenant, Tsid};
 
@@ -45,7 +46,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
 
-fn live_bytes() -> i64 {
+pub(crate) fn live_bytes() -> i64 {
     LIVE_BYTES.load(Ordering::Relaxed)
 }
 
@@ -173,7 +174,7 @@ struct Big {
     sample: Vec<Vec<u8>>,
 }
 
-fn rss() -> (u64, u64) {
+pub(crate) fn rss() -> (u64, u64) {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let field = |k: &str| {
         status
@@ -187,7 +188,7 @@ fn rss() -> (u64, u64) {
 }
 
 /// CPU time (user + system, all threads) of this process so far, from `/proc/self/stat`.
-fn cpu_time() -> Duration {
+pub(crate) fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -205,7 +206,7 @@ fn cpu_time() -> Duration {
 }
 
 /// CPU time of the calling thread, from `/proc/thread-self/stat` (10 ms resolution).
-fn thread_cpu_time() -> Duration {
+pub(crate) fn thread_cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit_once(')')
@@ -299,7 +300,7 @@ fn big() -> &'static Big {
 }
 
 /// Prints a line once per process (criterion calls a benchmark's closure once per sample).
-fn print_once(line: String) {
+pub(crate) fn print_once(line: String) {
     static SEEN: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let mut seen = SEEN.lock().unwrap_or_else(|p| p.into_inner());
     if !seen.contains(&line) {

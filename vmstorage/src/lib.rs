@@ -215,8 +215,13 @@ fn register_server_metrics(metrics: &Registry, name: &str, stats: &Arc<ServerSta
 fn register_storage_metrics(metrics: &Registry, storage: &Arc<Storage>) {
     // Weak references: the registry must not keep the storage alive past its close.
     type Get = fn(&tsdb::storage::StorageStats) -> u64;
-    let gauges: [(&str, bool, Get); 13] = [
+    let gauges: [(&str, bool, Get); 16] = [
         ("vm_data_size_bytes", false, |s| s.data_bytes),
+        ("vm_data_rows", false, |s| s.data_rows),
+        ("vm_rows_deleted_total", true, |s| s.rows_deleted),
+        ("vm_cache_size_bytes{type=\"storage/tsid\"}", false, |s| {
+            s.index_cache_bytes
+        }),
         ("vm_index_size_bytes", false, |s| s.index_bytes),
         ("vm_series_total", false, |s| s.series),
         ("vm_parts", false, |s| s.parts),

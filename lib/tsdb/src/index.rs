@@ -11,7 +11,8 @@
 //! | [`tsid_cache`] | how does a known series cost one hash lookup? |
 //! | [`deletes`] | which series are deleted, durably? |
 //! | [`merge_hook`] | what do merges do to the index's items? |
-//! | [`index_db`] | how are series registered, and the index opened and closed? |
+//! | [`registration`] | how are new series registered by many threads at once? |
+//! | [`index_db`] | how is the index opened, closed, and the hot path served? |
 //! | [`search`] | how are matchers resolved to series and labels? |
 //! | [`status`] | what is behind `/api/v1/status/tsdb`? |
 //!
@@ -31,11 +32,11 @@ pub mod keys;
 pub mod matcher;
 pub mod merge_hook;
 pub mod regex_opt;
+pub mod registration;
 pub mod search;
 pub mod status;
 pub mod tsid_cache;
 
 pub use index_db::{IndexConfig, IndexDb, IndexStats, Row};
 pub use matcher::{LabelMatcher, MatchKind};
-pub use search::{NameLookup, TimeRange};
 pub use status::TsdbStatus;

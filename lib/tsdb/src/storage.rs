@@ -37,12 +37,12 @@
 //! ```
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 use crate::block::Block;
 use crate::error::{Error, Result};
-use crate::index::{self, IndexConfig, IndexDb, LabelMatcher, NameLookup, TsdbStatus};
+use crate::index::{self, IndexConfig, IndexDb, LabelMatcher, TsdbStatus};
 use crate::metric_name::{self, Label};
 use crate::raw_rows::Row;
 use crate::table::{Table, TableConfig};
@@ -108,6 +108,10 @@ pub struct SeriesSamples {
 pub struct StorageStats {
     /// Bytes of sample data on disk.
     pub data_bytes: u64,
+    /// Samples in parts (file and in memory; before dedup and deletes by later merges).
+    pub data_rows: u64,
+    /// Samples dropped by flushes and merges because their series was deleted.
+    pub rows_deleted: u64,
     /// Bytes of the index on disk.
     pub index_bytes: u64,
     /// Live series.
@@ -132,6 +136,8 @@ pub struct StorageStats {
     pub index_cache_hits: u64,
     /// Hot-path cache misses of the index.
     pub index_cache_misses: u64,
+    /// Heap bytes of the index's hot-path cache and series filters.
+    pub index_cache_bytes: u64,
 }
 
 /// A storage: series index plus sample table. Every method takes `&self` and may be called
@@ -146,7 +152,26 @@ pub struct Storage {
     dropped_too_old: AtomicU64,
     dropped_too_new: AtomicU64,
     snapshot_seq: AtomicU64,
+    /// Buffers of `add_rows`, reused across calls (one per concurrent caller).
+    scratch: Mutex<Vec<AddScratch>>,
+    /// Held shared by `add_rows` (registration + table append), exclusively by a snapshot:
+    /// a snapshot's index holds exactly the series of its samples.
+    gate: RwLock<()>,
 }
+
+/// Buffers of one `add_rows` call.
+#[derive(Default)]
+struct AddScratch {
+    /// The accepted rows with their Tsids, in input order.
+    rows: Vec<Row>,
+    /// Rows whose series the cache did not know: (index in the input, index in `rows`).
+    misses: Vec<(usize, usize)>,
+}
+
+/// `add_rows` buffers kept for reuse: more than concurrent callers is pointless.
+const MAX_SCRATCH_BUFFERS: usize = 64;
+/// Rows a kept `add_rows` buffer may hold (3 MiB).
+const MAX_SCRATCH_ROWS: usize = 1 << 16;
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,10 +179,6 @@ impl std::fmt::Debug for Storage {
             .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
-}
-
-fn index_range(r: TimeRange) -> index::TimeRange {
-    index::TimeRange::new(r.min_timestamp, r.max_timestamp)
 }
 
 impl Storage {
@@ -197,6 +218,8 @@ impl Storage {
             dropped_too_old: AtomicU64::new(0),
             dropped_too_new: AtomicU64::new(0),
             snapshot_seq: AtomicU64::new(0),
+            scratch: Mutex::new(Vec::new()),
+            gate: RwLock::new(()),
         })
     }
 
@@ -207,46 +230,123 @@ impl Storage {
 
     /// Adds rows. Rows outside `[now - retention, now + future limit]` are dropped and counted
     /// (they would be invisible anyway) without registering their series. When this returns,
-    /// every other row is in the WAL and its series in the index.
+    /// every other row is in the WAL and its series in the index. Fails without adding
+    /// anything if a row's name is not canonical ([`metric_name::encode`] of labels sorted by
+    /// name, no empty values, no duplicates; see [`Storage::add_labeled_rows`]).
+    ///
+    /// The hot path, for rows of known series: per row one hash of the name and one cache
+    /// probe, then one WAL record and one buffer append for the whole call; the buffers are
+    /// reused from call to call, so a call allocates nothing.
+    ///
+    /// ```
+    /// # fn main() -> tsdb::Result<()> {
+    /// use tsdb::metric_name::{Label, encode};
+    /// use tsdb::storage::{MetricRow, Storage, StorageConfig};
+    /// use tsdb::Tenant;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let storage = Storage::open(dir.path(), StorageConfig::default())?;
+    /// let mut name = Vec::new(); // canonical: labels sorted by name
+    /// encode(&[Label { name: "__name__", value: "up" }, Label { name: "job", value: "api" }], &mut name);
+    /// let now = tsdb::clock::system_clock().now_ms();
+    /// let row = MetricRow { tenant: Tenant::new(0, 0), name: &name, timestamp: now, value: 1.0 };
+    /// storage.add_rows(&[row])?; // a new series: registered, then its row logged
+    /// storage.add_rows(&[MetricRow { timestamp: now + 15_000, ..row }])?; // known: cache hit
+    /// assert_eq!(storage.stats().new_series, 1);
+    /// assert_eq!(storage.stats().rows_added, 2);
+    /// # storage.close() }
+    /// ```
     pub fn add_rows(&self, rows: &[MetricRow<'_>]) -> Result<()> {
         let now = self.clock.now_ms();
         let accepted =
             crate::retention::accepted_range(now, self.retention_ms, self.future_limit_ms);
-        let mut idx_rows = Vec::with_capacity(rows.len());
-        let mut kept: Vec<&MetricRow<'_>> = Vec::with_capacity(rows.len());
-        for r in rows {
+        let mut scratch = self.take_scratch();
+        let AddScratch { rows: out, misses } = &mut scratch;
+        let (mut too_old, mut too_new) = (0u64, 0u64);
+        for (i, r) in rows.iter().enumerate() {
             match crate::retention::check_timestamp(r.timestamp, &accepted) {
-                Ok(()) => {
-                    idx_rows.push(index::Row {
-                        tenant: r.tenant,
-                        name: r.name,
-                        timestamp_ms: r.timestamp,
-                    });
-                    kept.push(r);
-                }
+                Ok(()) => {}
                 Err(crate::retention::DropReason::TooOld) => {
-                    self.dropped_too_old.fetch_add(1, Ordering::Relaxed);
+                    too_old += 1;
+                    continue;
                 }
                 Err(crate::retention::DropReason::TooNew) => {
-                    self.dropped_too_new.fetch_add(1, Ordering::Relaxed);
+                    too_new += 1;
+                    continue;
                 }
             }
-        }
-        if kept.is_empty() {
-            return Ok(());
-        }
-        let mut tsids = Vec::with_capacity(kept.len());
-        self.index.get_or_create_tsids(&idx_rows, &mut tsids)?;
-        let table_rows: Vec<Row> = kept
-            .iter()
-            .zip(&tsids)
-            .map(|(r, &tsid)| Row {
+            let tsid = match self.index.cached_tsid(r.tenant, r.name, r.timestamp) {
+                Some(tsid) => tsid,
+                None => {
+                    misses.push((i, out.len()));
+                    Tsid::default()
+                }
+            };
+            out.push(Row {
                 tsid,
                 timestamp: r.timestamp,
                 value: r.value,
+            });
+        }
+        if too_old + too_new > 0 {
+            self.dropped_too_old.fetch_add(too_old, Ordering::Relaxed);
+            self.dropped_too_new.fetch_add(too_new, Ordering::Relaxed);
+        }
+        let res = {
+            // A snapshot sees every call whole or not at all.
+            let _gate = self.gate.read().unwrap_or_else(|p| p.into_inner());
+            self.register_misses(rows, out, misses)
+                .and_then(|()| self.table.add_accepted_rows(out))
+        };
+        self.put_scratch(scratch);
+        res
+    }
+
+    /// Registers the rows the cache did not know (new series, or known ones on a new day),
+    /// writing their Tsids into `out`. `misses` holds (index in `rows`, index in `out`).
+    fn register_misses(
+        &self,
+        rows: &[MetricRow<'_>],
+        out: &mut [Row],
+        misses: &[(usize, usize)],
+    ) -> Result<()> {
+        if misses.is_empty() {
+            return Ok(());
+        }
+        let idx_rows: Vec<index::Row<'_>> = misses
+            .iter()
+            .map(|&(i, _)| index::Row {
+                tenant: rows[i].tenant,
+                name: rows[i].name,
+                timestamp_ms: rows[i].timestamp,
             })
             .collect();
-        self.table.add_rows(&table_rows)
+        let mut tsids = Vec::with_capacity(idx_rows.len());
+        self.index.register(&idx_rows, &mut tsids)?;
+        for (&(_, at), tsid) in misses.iter().zip(tsids) {
+            out[at].tsid = tsid;
+        }
+        Ok(())
+    }
+
+    fn take_scratch(&self) -> AddScratch {
+        self.scratch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default()
+    }
+
+    fn put_scratch(&self, mut scratch: AddScratch) {
+        scratch.rows.clear();
+        scratch.misses.clear();
+        // A huge call's buffers are not worth keeping.
+        if scratch.rows.capacity() > MAX_SCRATCH_ROWS {
+            scratch = AddScratch::default();
+        }
+        let mut pool = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.len() < MAX_SCRATCH_BUFFERS {
+            pool.push(scratch);
+        }
     }
 
     /// Adds samples of one series given by its labels (any order; empty values dropped).
@@ -285,14 +385,14 @@ impl Storage {
         range: TimeRange,
         max_series: usize,
     ) -> Result<StorageSearch<'_>> {
-        let tsids = self
+        let series = self
             .index
-            .search_tsids(tenant, matchers, index_range(range), max_series)?;
+            .search_series(tenant, matchers, range, max_series)?;
+        let tsids: Vec<Tsid> = series.iter().map(|(t, _)| *t).collect();
         let inner = self.table.search(&tsids, range)?;
         Ok(StorageSearch {
             inner,
-            names: self.index.name_lookup()?,
-            tenant,
+            names: series.into_iter(),
         })
     }
 
@@ -336,8 +436,7 @@ impl Storage {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<String>> {
-        self.index
-            .label_names(tenant, matchers, index_range(range), limit)
+        self.index.label_names(tenant, matchers, range, limit)
     }
 
     /// Values of label `name` over the matching series in `range`.
@@ -350,7 +449,7 @@ impl Storage {
         limit: usize,
     ) -> Result<Vec<String>> {
         self.index
-            .label_values(tenant, name, matchers, index_range(range), limit)
+            .label_values(tenant, name, matchers, range, limit)
     }
 
     /// Canonical names of the matching series in `range`, sorted, at most `limit`.
@@ -361,20 +460,19 @@ impl Storage {
         range: TimeRange,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>> {
-        self.index
-            .series(tenant, matchers, index_range(range), limit)
+        self.index.series(tenant, matchers, range, limit)
     }
 
-    /// Cardinality figures for `/api/v1/status/tsdb` over the series seen in `range`.
-    /// (Matchers are not applied.)
+    /// Cardinality figures for `/api/v1/status/tsdb` over the series seen in `range`, of the
+    /// series that match `matchers` (all series without matchers), each list cut to `top_n`.
     pub fn tsdb_status(
         &self,
         tenant: Tenant,
-        _matchers: &[LabelMatcher],
+        matchers: &[LabelMatcher],
         range: TimeRange,
         top_n: usize,
     ) -> Result<TsdbStatus> {
-        self.index.status(tenant, index_range(range), top_n)
+        self.index.status(tenant, matchers, range, top_n)
     }
 
     /// Deletes the matching series of `tenant`: they vanish from every answer at once and
@@ -401,9 +499,10 @@ impl Storage {
         self.table.force_merge()
     }
 
-    /// Creates a consistent snapshot under `<dir>/snapshots/<name>` and returns its name. The
-    /// sample table is copied first, then the index, so that every series with samples in the
-    /// snapshot is in its index.
+    /// Creates a consistent snapshot under `<dir>/snapshots/<name>` and returns its name:
+    /// hard links of both halves' parts after a flush, taken while `add_rows` calls pause, so
+    /// that it holds exactly the rows acknowledged before it and exactly their series. Opening
+    /// the directory (or a copy) with [`Storage::open`] gives a storage with that data.
     pub fn create_snapshot(&self) -> Result<String> {
         let now = self.clock.now_ms();
         let (y, mo, d) = crate::time_range::civil_from_days(now.div_euclid(86_400_000));
@@ -420,10 +519,14 @@ impl Storage {
         crate::fs::create_dir_durable(&root)?;
         let tmp = root.join(format!("{name}{}", crate::fs::TMP_SUFFIX));
         crate::fs::create_dir_durable(&tmp)?;
-        let res = self
-            .table
-            .snapshot(&tmp.join(SAMPLES_DIR))
-            .and_then(|()| self.index.snapshot(&tmp.join(INDEX_DIR)));
+        let res = {
+            // Writes pause while both halves are copied (a flush and hard links), so that the
+            // snapshot holds exactly the rows acknowledged before it and their series.
+            let _gate = self.gate.write().unwrap_or_else(|p| p.into_inner());
+            self.table
+                .snapshot(&tmp.join(SAMPLES_DIR))
+                .and_then(|()| self.index.snapshot(&tmp.join(INDEX_DIR)))
+        };
         if let Err(e) = res {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(e);
@@ -483,6 +586,8 @@ impl Storage {
         let i = self.index.stats();
         StorageStats {
             data_bytes: t.file_bytes,
+            data_rows: t.file_rows + t.inmemory_rows,
+            rows_deleted: t.rows_deleted,
             index_bytes: i.table.file_bytes,
             series: i.series,
             new_series: i.new_series_created,
@@ -497,6 +602,7 @@ impl Storage {
             background_errors: t.background_errors + i.table.background_errors,
             index_cache_hits: i.cache_hits,
             index_cache_misses: i.cache_misses,
+            index_cache_bytes: i.cache_bytes,
         }
     }
 
@@ -511,31 +617,31 @@ impl Storage {
 /// A running search; see [`Storage::search`].
 pub struct StorageSearch<'a> {
     inner: TableSearch<'a>,
-    names: NameLookup<'a>,
-    tenant: Tenant,
+    /// Every selected series with its name, in Tsid order: a superset of what `inner` yields,
+    /// in the same order.
+    names: std::vec::IntoIter<(Tsid, Vec<u8>)>,
 }
 
 impl StorageSearch<'_> {
     /// The next series with its blocks, or `None` at the end.
     pub fn next_series(&mut self) -> Option<Result<FoundSeries>> {
-        loop {
-            let sb = match self.inner.next_series()? {
-                Ok(sb) => sb,
-                Err(e) => return Some(Err(e)),
-            };
-            match self.names.name(self.tenant, sb.tsid.metric_id) {
-                Ok(Some(name)) => {
-                    return Some(Ok(FoundSeries {
-                        name,
-                        tsid: sb.tsid,
-                        blocks: sb.blocks,
-                    }));
-                }
-                // Deleted and purged from the index between the id search and now.
-                Ok(None) => continue,
-                Err(e) => return Some(Err(e)),
+        let sb = match self.inner.next_series()? {
+            Ok(sb) => sb,
+            Err(e) => return Some(Err(e)),
+        };
+        // The table yields a subset of the Tsids it was given, in the same order.
+        let name = loop {
+            match self.names.next() {
+                Some((tsid, name)) if tsid == sb.tsid => break name,
+                Some(_) => continue,
+                None => panic!("internal invariant: the table yields only Tsids it was asked for"),
             }
-        }
+        };
+        Some(Ok(FoundSeries {
+            name,
+            tsid: sb.tsid,
+            blocks: sb.blocks,
+        }))
     }
 
     /// The range searched (the requested one less what retention hides).

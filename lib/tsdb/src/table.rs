@@ -316,28 +316,43 @@ impl Table {
     /// threads may call this at once.
     pub fn add_rows(&self, rows: &[Row]) -> Result<()> {
         let s = &*self.shared;
-        if s.stop.load(Ordering::Relaxed) {
-            return Err(Error::Closed);
-        }
         let accepted = accepted_range(
             s.config.clock.now_ms(),
             s.config.retention_ms,
             s.config.future_limit_ms,
         );
+        self.add_rows_in(rows, Some(accepted))
+    }
+
+    /// Like [`Table::add_rows`] for rows the caller has already checked against the table's
+    /// [`accepted_range`] (the storage does, before it registers their series): no second
+    /// pass over them.
+    pub(crate) fn add_accepted_rows(&self, rows: &[Row]) -> Result<()> {
+        self.add_rows_in(rows, None)
+    }
+
+    /// Adds rows, dropping and counting those outside `accepted` (when given).
+    fn add_rows_in(&self, rows: &[Row], accepted: Option<TimeRange>) -> Result<()> {
+        let s = &*self.shared;
+        if s.stop.load(Ordering::Relaxed) {
+            return Err(Error::Closed);
+        }
         for batch in rows.chunks(ROWS_PER_WAL_RECORD) {
             let (mut old, mut new) = (0u64, 0u64);
-            for r in batch {
-                match check_timestamp(r.timestamp, &accepted) {
-                    Ok(()) => {}
-                    Err(DropReason::TooOld) => old += 1,
-                    Err(DropReason::TooNew) => new += 1,
+            if let Some(accepted) = &accepted {
+                for r in batch {
+                    match check_timestamp(r.timestamp, accepted) {
+                        Ok(()) => {}
+                        Err(DropReason::TooOld) => old += 1,
+                        Err(DropReason::TooNew) => new += 1,
+                    }
                 }
             }
             if old + new > 0 {
                 s.counters.too_old.fetch_add(old, Ordering::Relaxed);
                 s.counters.too_new.fetch_add(new, Ordering::Relaxed);
             }
-            let keep = |r: &Row| old + new == 0 || accepted.contains(r.timestamp);
+            let keep = |r: &Row| old + new == 0 || accepted.is_none_or(|a| a.contains(r.timestamp));
             let _gate = s.gate.read().unwrap_or_else(|p| p.into_inner());
             let n = s.shards.len();
             let start = s.next_shard.fetch_add(1, Ordering::Relaxed) % n;

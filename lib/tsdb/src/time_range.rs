@@ -1,6 +1,10 @@
 //! Spans of time and the UTC months that partition them.
 
-/// A closed span of timestamps in ms: both ends inclusive.
+/// A closed span of timestamps in ms: both ends inclusive. The one range type of the crate:
+/// the sample table trims samples to it exactly; the series index selects series by the UTC
+/// days it touches (a series is in the range if it had a row on one of those days, and a
+/// range over more than [`crate::index::IndexConfig::max_days_per_search`] days selects every
+/// live series), so a series may be selected and still have no sample in the range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TimeRange {
     /// First timestamp included.

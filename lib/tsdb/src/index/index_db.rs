@@ -3,9 +3,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashSet;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::clock::SharedClock;
@@ -18,7 +18,8 @@ use crate::wal::FsyncMode;
 use super::deletes::DeletedIds;
 use super::keys::{self, day_of};
 use super::merge_hook;
-use super::tsid_cache::{Entry, NO_DAY, SeriesFilter, TsidCache, series_key};
+use super::registration::{IdAllocator, REG_SHARDS, RegShard, shard_of};
+use super::tsid_cache::{Entry, NO_DAY, TsidCache, series_key};
 
 /// Directory of the index's mergeset table.
 pub const TABLE_DIR: &str = "table";
@@ -26,9 +27,6 @@ pub const TABLE_DIR: &str = "table";
 pub const DELETED_FILE: &str = "deleted.bin";
 /// The metric id high-water mark.
 pub const METRIC_IDS_FILE: &str = "metric_ids.bin";
-const METRIC_IDS_MAGIC: &[u8; 8] = b"TSDBMID1";
-/// Metric ids reserved per write of [`METRIC_IDS_FILE`].
-const ID_RESERVATION: u64 = 1 << 16;
 /// Largest canonical name registered, in bytes.
 pub const MAX_NAME_LEN: usize = 16 << 10;
 
@@ -98,73 +96,13 @@ pub struct IndexStats {
     pub table: TableStats,
 }
 
-#[derive(Debug)]
-struct IdAllocator {
-    path: PathBuf,
-    next: u64,
-    reserved: u64,
-}
-
-impl IdAllocator {
-    fn open(path: &Path, now_ms: i64) -> Result<Self> {
-        let start = match std::fs::read(path) {
-            Ok(data) => {
-                let ok = data.len() == 20
-                    && &data[..8] == METRIC_IDS_MAGIC
-                    && crc32fast::hash(&data[..16]).to_le_bytes() == data[16..20];
-                if !ok {
-                    return Err(Error::corruption(
-                        path,
-                        "metric id file",
-                        "bad length, magic or checksum",
-                    ));
-                }
-                u64::from_le_bytes(data[8..16].try_into().unwrap_or_default())
-            }
-            // A fresh index starts from the clock, so that ids stay unique even if an index
-            // is lost and rebuilt next to old data.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                (now_ms.max(1) as u64).saturating_mul(1_000_000)
-            }
-            Err(e) => return Err(Error::io("read metric id file", path, e)),
-        };
-        Ok(Self {
-            path: path.to_owned(),
-            next: start,
-            reserved: start,
-        })
-    }
-
-    fn alloc(&mut self) -> Result<u64> {
-        if self.next >= self.reserved {
-            let reserved = self.next + ID_RESERVATION;
-            let mut data = Vec::with_capacity(20);
-            data.extend_from_slice(METRIC_IDS_MAGIC);
-            data.extend_from_slice(&reserved.to_le_bytes());
-            let crc = crc32fast::hash(&data);
-            data.extend_from_slice(&crc.to_le_bytes());
-            crate::fs::replace_file_atomic(&self.path, &data)?;
-            self.reserved = reserved;
-        }
-        self.next += 1;
-        Ok(self.next - 1)
-    }
-}
-
-struct RegState {
-    filter: SeriesFilter,
-    ids: IdAllocator,
-    /// Reused across batches.
-    postings: keys::PostingBatch,
-}
-
 /// The series index of one storage node.
 ///
 /// ```
 /// # fn main() -> tsdb::Result<()> {
-/// use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TimeRange};
+/// use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind};
 /// use tsdb::metric_name::{Label, encode};
-/// use tsdb::Tenant;
+/// use tsdb::{Tenant, TimeRange};
 /// let dir = tempfile::tempdir().unwrap();
 /// let idx = IndexDb::open(dir.path(), IndexConfig::default(), tsdb::clock::system_clock())?;
 /// let mut name = Vec::new();
@@ -183,13 +121,16 @@ pub struct IndexDb {
     pub(super) table: Table,
     pub(super) config: IndexConfig,
     pub(super) deleted: Arc<DeletedIds>,
-    cache: TsidCache,
-    reg: Mutex<RegState>,
+    pub(super) cache: TsidCache,
+    /// Registration shards (see `registration.rs`).
+    pub(super) reg: Vec<Mutex<RegShard>>,
+    /// Taken inside a shard lock, never the other way round.
+    pub(super) ids: Mutex<IdAllocator>,
     series_at_open: u64,
     deleted_since_open: AtomicU64,
-    new_series: AtomicU64,
-    found_in_index: AtomicU64,
-    day_registrations: AtomicU64,
+    pub(super) new_series: AtomicU64,
+    pub(super) found_in_index: AtomicU64,
+    pub(super) day_registrations: AtomicU64,
     closed: AtomicBool,
 }
 
@@ -228,7 +169,7 @@ fn entry_for(name_raw: &[u8], metric_id: u64) -> Entry {
 }
 
 /// Like [`entry_for`], from decoded labels.
-fn entry_from_labels(labels: &[Label<'_>], metric_id: u64) -> Entry {
+pub(super) fn entry_from_labels(labels: &[Label<'_>], metric_id: u64) -> Entry {
     let v = |n: &str| {
         labels
             .iter()
@@ -255,7 +196,7 @@ fn entry_of(metric_group_id: u64, job_id: u32, instance_id: u32, metric_id: u64)
 }
 
 #[inline]
-fn tsid_of(tenant: Tenant, e: &Entry) -> Tsid {
+pub(super) fn tsid_of(tenant: Tenant, e: &Entry) -> Tsid {
     Tsid {
         tenant,
         metric_group_id: e.metric_group_id,
@@ -310,7 +251,7 @@ impl IndexDb {
         let table = Table::open(&dir.join(TABLE_DIR), table_cfg)?;
         let ids = IdAllocator::open(&dir.join(METRIC_IDS_FILE), clock.now_ms())?;
         let cache = TsidCache::new(config.tsid_cache_entries);
-        let mut filter = SeriesFilter::new();
+        let mut reg: Vec<RegShard> = (0..REG_SHARDS).map(|_| RegShard::new()).collect();
         let today = day_of(clock.now_ms());
         let mut s = table.search();
         let mut today_ids = FxHashSet::default();
@@ -333,7 +274,7 @@ impl IndexDb {
                 continue;
             }
             let key = series_key(tenant, name);
-            filter.insert(key);
+            reg[shard_of(key)].filter.insert(key);
             let mut e = entry_for(name, id);
             if today_ids.contains(&id) {
                 e.add_day(today);
@@ -347,11 +288,8 @@ impl IndexDb {
             config,
             deleted,
             cache,
-            reg: Mutex::new(RegState {
-                filter,
-                ids,
-                postings: keys::PostingBatch::default(),
-            }),
+            reg: reg.into_iter().map(Mutex::new).collect(),
+            ids: Mutex::new(ids),
             series_at_open: series,
             deleted_since_open: AtomicU64::new(0),
             new_series: AtomicU64::new(0),
@@ -359,10 +297,6 @@ impl IndexDb {
             day_registrations: AtomicU64::new(0),
             closed: AtomicBool::new(false),
         })
-    }
-
-    fn reg(&self) -> MutexGuard<'_, RegState> {
-        self.reg.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub(super) fn check_open(&self) -> Result<()> {
@@ -400,6 +334,18 @@ impl IndexDb {
         Ok(out[0])
     }
 
+    /// The hot path's first step without registering: the Tsid of a series the cache knows
+    /// to be registered for the day of `timestamp_ms` (one hash and one cache probe, no
+    /// allocation). `None`: [`IndexDb::get_or_create_tsids`] must register the row. Does not
+    /// check that the index is open.
+    #[inline]
+    pub fn cached_tsid(&self, tenant: Tenant, name_raw: &[u8], timestamp_ms: i64) -> Option<Tsid> {
+        match self.cache.get(series_key(tenant, name_raw)) {
+            Some(e) if e.has_day(day_of(timestamp_ms)) => Some(tsid_of(tenant, &e)),
+            _ => None,
+        }
+    }
+
     /// The batch form of [`IndexDb::get_or_create_tsid`]: fills `out` with one Tsid per row.
     /// New series of the batch share one WAL record and at most one index search. Fails on
     /// the first row whose name is not canonical, registering none of the batch's new series.
@@ -422,96 +368,13 @@ impl IndexDb {
         self.register_slow(rows, &slow, out)
     }
 
-    /// Registers rows `slow` of `rows` under the registration lock, writing `out[i]`.
-    fn register_slow(&self, rows: &[Row<'_>], slow: &[usize], out: &mut Vec<Tsid>) -> Result<()> {
-        self.check_open()?;
-        out.resize(rows.len(), Tsid::default());
-        let mut reg = self.reg();
-        // Opened only when needed: a batch of new series (the filter says so) reads nothing,
-        // and opening a search makes pending items searchable (a small in-memory part).
-        let mut search: Option<TableSearch> = None;
-        let mut items = keys::ItemsByNs::default();
-        let mut postings = std::mem::take(&mut reg.postings);
-        let mut batch: FxHashMap<u128, Entry> = FxHashMap::default();
-        let (mut created, mut found, mut days) = (0u64, 0u64, 0u64);
-        for &i in slow {
-            let r = rows[i];
-            let key = series_key(r.tenant, r.name);
-            let day = day_of(r.timestamp_ms);
-            // Every registration inserts into the filter under this lock, so "not in the
-            // filter" means no thread registered it: no need to look at the cache again.
-            let maybe_known = reg.filter.may_contain(key);
-            let mut known = match batch.get(&key) {
-                Some(e) => Some(*e),
-                None if maybe_known => self.cache.peek(key),
-                None => None,
-            };
-            let mut labels = None;
-            if known.is_none() {
-                let ls = canonical_labels(r.name)?;
-                let id = if maybe_known {
-                    let s = search.get_or_insert_with(|| self.table.search());
-                    self.lookup_name(s, r.tenant, r.name)?
-                } else {
-                    None
-                };
-                let e = match id {
-                    Some(id) => {
-                        found += 1;
-                        entry_from_labels(&ls, id)
-                    }
-                    None => {
-                        let id = reg.ids.alloc()?;
-                        let mut e = entry_from_labels(&ls, id);
-                        keys::series_items(
-                            &tsid_of(r.tenant, &e),
-                            r.name,
-                            &ls,
-                            &mut items,
-                            &mut postings,
-                        );
-                        reg.filter.insert(key);
-                        created += 1;
-                        // A new series cannot be in the per-day index yet.
-                        keys::day_items(day, r.tenant, &ls, id, &mut items, &mut postings);
-                        days += 1;
-                        e.add_day(day);
-                        e
-                    }
-                };
-                labels = Some(ls);
-                known = Some(e);
-            }
-            let Some(mut e) = known else {
-                panic!("internal invariant: a registered series has an entry");
-            };
-            if !e.has_day(day) {
-                let dkey = keys::date_id_key(day, r.tenant, Some(e.metric_id));
-                let s = search.get_or_insert_with(|| self.table.search());
-                if s.seek_first(&dkey, &dkey)?.is_none() {
-                    let ls = match labels.take() {
-                        Some(ls) => ls,
-                        None => canonical_labels(r.name)?,
-                    };
-                    keys::day_items(day, r.tenant, &ls, e.metric_id, &mut items, &mut postings);
-                    days += 1;
-                }
-                e.add_day(day);
-            }
-            batch.insert(key, e);
-            out[i] = tsid_of(r.tenant, &e);
-        }
-        postings.drain_into(&mut items);
-        reg.postings = postings;
-        self.table.add(items.take_sorted())?;
-        for (key, e) in batch {
-            self.cache.insert(key, e);
-        }
-        drop(reg);
-        self.new_series.fetch_add(created, Ordering::Relaxed);
-        self.found_in_index.fetch_add(found, Ordering::Relaxed);
-        self.day_registrations.fetch_add(days, Ordering::Relaxed);
-        Ok(())
+    /// Registers rows that [`IndexDb::cached_tsid`] did not find (new series, or known ones
+    /// on a new day), filling `out` with one Tsid per row, without probing the cache again.
+    /// Same guarantees as [`IndexDb::get_or_create_tsids`].
+    pub fn register(&self, rows: &[Row<'_>], out: &mut Vec<Tsid>) -> Result<()> {
+        let all: Vec<usize> = (0..rows.len()).collect();
+        out.clear();
+        self.register_slow(rows, &all, out)
     }
 
     /// The live metric id registered for a name, if any.
@@ -547,7 +410,7 @@ impl IndexDb {
 
     /// Marks `ids` deleted and drops them from the hot-path cache; returns how many were new.
     pub(super) fn mark_deleted(&self, ids: &[u64]) -> Result<usize> {
-        let _reg = self.reg();
+        let _reg = self.reg_all();
         let n = self.deleted.add(ids)?;
         if n > 0 {
             let snap = self.deleted.snapshot();
@@ -574,7 +437,9 @@ impl IndexDb {
     /// the part files.
     pub fn snapshot(&self, dst: &Path) -> Result<()> {
         self.check_open()?;
-        let _reg = self.reg(); // no new ids or deletes while copying the small files
+        // No new ids or deletes while copying the small files.
+        let _reg = self.reg_all();
+        let _ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
         crate::fs::create_dir_durable(dst)?;
         self.table.snapshot(&dst.join(TABLE_DIR))?;
         for name in [DELETED_FILE, METRIC_IDS_FILE] {
@@ -590,7 +455,7 @@ impl IndexDb {
 
     /// Flushes and closes; background threads stop. Later calls fail with [`Error::Closed`].
     pub fn close(&self) -> Result<()> {
-        let _reg = self.reg();
+        let _reg = self.reg_all();
         self.closed.store(true, Ordering::Release);
         self.table.close()
     }
@@ -598,7 +463,9 @@ impl IndexDb {
     /// Counters and gauges.
     pub fn stats(&self) -> IndexStats {
         let (hits, misses) = self.cache.hits_misses();
-        let filter_bytes = self.reg().filter.size_bytes();
+        let filter_bytes: usize = (0..REG_SHARDS)
+            .map(|i| self.reg_shard(i).filter.size_bytes())
+            .sum();
         let new = self.new_series.load(Ordering::Relaxed);
         IndexStats {
             series: (self.series_at_open + new)

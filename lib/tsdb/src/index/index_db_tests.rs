@@ -1,6 +1,7 @@
 use super::*;
+use crate::TimeRange;
 use crate::clock::ManualClock;
-use crate::index::{LabelMatcher, MatchKind, TimeRange};
+use crate::index::{LabelMatcher, MatchKind};
 
 const DAY: i64 = keys::DAY_MS;
 const T0: i64 = 20_000 * DAY; // a day in 2024
@@ -129,6 +130,75 @@ fn concurrent_registration_of_the_same_series_yields_one_tsid() {
     });
     assert!(results.iter().all(|r| *r == results[0]));
     assert_eq!(idx.stats().new_series_created, 200);
+}
+
+#[test]
+fn batches_from_many_threads_register_each_series_and_each_day_once() {
+    // Four threads register overlapping batches of one pool of names in different orders,
+    // on two days: registrations of one series meet in flight in the sharded registration.
+    let dir = tempfile::tempdir().unwrap();
+    let idx = open(dir.path());
+    let t = Tenant::new(3, 4);
+    let names: Vec<Vec<u8>> = (0..600)
+        .map(|i| name(&[("__name__", &format!("m{}", i % 7)), ("i", &i.to_string())]))
+        .collect();
+    let results: Vec<Vec<(usize, Tsid)>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..4usize)
+            .map(|th| {
+                let (idx, names) = (&idx, &names);
+                s.spawn(move || {
+                    let order: Vec<usize> = (0..names.len())
+                        .map(|k| (k * (2 * th + 1) + th * 97) % names.len())
+                        .collect();
+                    let mut got = Vec::new();
+                    let mut out = Vec::new();
+                    for (b, chunk) in order.chunks(32).enumerate() {
+                        let rows: Vec<Row<'_>> = chunk
+                            .iter()
+                            .map(|&i| Row {
+                                tenant: t,
+                                name: &names[i],
+                                timestamp_ms: T0 + ((b + th) % 2) as i64 * DAY,
+                            })
+                            .collect();
+                        idx.get_or_create_tsids(&rows, &mut out).unwrap();
+                        got.extend(chunk.iter().copied().zip(out.iter().copied()));
+                    }
+                    got
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut by_name: std::collections::HashMap<usize, Tsid> = Default::default();
+    for (i, tsid) in results.into_iter().flatten() {
+        assert_eq!(*by_name.entry(i).or_insert(tsid), tsid, "name {i}");
+    }
+    let ids: std::collections::HashSet<u64> = by_name.values().map(|t| t.metric_id).collect();
+    assert_eq!(ids.len(), names.len(), "two names share a metric id");
+    let st = idx.stats();
+    assert_eq!(st.new_series_created, names.len() as u64);
+    assert_eq!(st.series_found_in_index, 0);
+    let sel = [m("i", MatchKind::Re, ".+")];
+    // Each (series, day) pair is registered once however many threads asked for it.
+    let all = idx
+        .search_tsids(t, &sel, TimeRange::new(T0, T0 + DAY), usize::MAX)
+        .unwrap();
+    assert_eq!(all.len(), names.len());
+    let pairs: u64 = [0, 1]
+        .iter()
+        .map(|d| {
+            let r = TimeRange::new(T0 + d * DAY, T0 + d * DAY);
+            idx.search_tsids(t, &sel, r, usize::MAX).unwrap().len() as u64
+        })
+        .sum();
+    assert_eq!(st.day_registrations, pairs);
+    idx.close().unwrap();
+    let idx = open(dir.path());
+    for (i, tsid) in &by_name {
+        assert_eq!(idx.get_or_create_tsid(t, &names[*i], T0).unwrap(), *tsid);
+    }
+    assert_eq!(idx.stats().new_series_created, 0);
 }
 
 #[test]

@@ -6,45 +6,25 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 use crate::mergeset::TableSearch;
 use crate::metric_name;
+use crate::time_range::TimeRange;
 use crate::tsid::{Tenant, Tsid};
 
 use super::id_set::{self, BoxPostings, SlicePostings};
-use super::index_db::IndexDb;
+use super::index_db::{IndexDb, tsid_from_name};
 use super::keys::{
     self, Scope, day_of, posting_ids, put_escaped, put_escaped_prefix, take_escaped,
 };
 use super::matcher::{CompiledMatcher, LabelMatcher, Polarity, Selection};
 
-/// An inclusive range of timestamps in milliseconds. A series is in it if it had a row on one
-/// of the days the range touches; ranges over more days than
-/// [`super::IndexConfig::max_days_per_search`] use the all-time index and so see every series.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TimeRange {
-    /// First millisecond.
-    pub start_ms: i64,
-    /// Last millisecond.
-    pub end_ms: i64,
-}
-
-impl TimeRange {
-    /// A range.
-    pub const fn new(start_ms: i64, end_ms: i64) -> Self {
-        Self { start_ms, end_ms }
-    }
-
-    /// All time.
-    pub const ALL: TimeRange = TimeRange::new(i64::MIN, i64::MAX);
-}
-
 impl IndexDb {
     pub(super) fn scopes(&self, r: TimeRange) -> Result<Vec<Scope>> {
-        if r.end_ms < r.start_ms {
+        if r.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "time range ends ({}) before it starts ({})",
-                r.end_ms, r.start_ms
+                r.max_timestamp, r.min_timestamp
             )));
         }
-        let (a, b) = (day_of(r.start_ms), day_of(r.end_ms));
+        let (a, b) = (day_of(r.min_timestamp), day_of(r.max_timestamp));
         if b - a >= self.config.max_days_per_search {
             return Ok(vec![Scope::Global]);
         }
@@ -232,16 +212,6 @@ impl IndexDb {
         Ok(())
     }
 
-    /// A lookup of canonical names by series id, to reuse across many series (one index
-    /// search underneath).
-    pub fn name_lookup(&self) -> Result<NameLookup<'_>> {
-        self.check_open()?;
-        Ok(NameLookup {
-            db: self,
-            search: self.table.search(),
-        })
-    }
-
     /// The canonical name of series `id` of `tenant`.
     pub(super) fn name_of(
         &self,
@@ -287,21 +257,8 @@ impl IndexDb {
         max_series: usize,
     ) -> Result<Vec<Tsid>> {
         self.check_open()?;
-        let scopes = self.scopes(range)?;
         let mut s = self.table.search();
-        let ids = self.resolve(&mut s, tenant, matchers, &scopes)?;
-        if ids.len() > max_series {
-            let sel = matchers
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::LimitExceeded {
-                what: format!("the selector {{{sel}}} matches {} series", ids.len()),
-                limit: max_series as u64,
-                setting: "max_series",
-            });
-        }
+        let ids = self.resolve_limited(&mut s, tenant, matchers, range, max_series)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             let mut key = keys::id_to_name_prefix(tenant, id);
@@ -320,8 +277,62 @@ impl IndexDb {
         Ok(out)
     }
 
+    /// The series that match every matcher and had rows in `range`, as (Tsid, canonical
+    /// name), sorted by Tsid. Fails when more than `max_series` match, naming the limit.
+    ///
+    /// What a query needs: the names are read in id order (each seek lands in or next to the
+    /// block of the previous one) and each Tsid is derived from its name, so no Tsid item is
+    /// read. Costs one name lookup per series where [`IndexDb::search_tsids`] followed by a
+    /// lookup of each name in Tsid order (random in id order) costs two.
+    pub fn search_series(
+        &self,
+        tenant: Tenant,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        max_series: usize,
+    ) -> Result<Vec<(Tsid, Vec<u8>)>> {
+        self.check_open()?;
+        let mut s = self.table.search();
+        let ids = self.resolve_limited(&mut s, tenant, matchers, range, max_series)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            // A series deleted and purged from the index since the ids were read has no name.
+            if let Some(name) = self.name_of(&mut s, tenant, id)? {
+                out.push((tsid_from_name(tenant, &name, id), name));
+            }
+        }
+        out.sort_unstable_by_key(|(t, _)| *t);
+        Ok(out)
+    }
+
+    /// [`IndexDb::resolve`] over the scopes of `range`, refusing more than `max_series` ids.
+    fn resolve_limited(
+        &self,
+        s: &mut TableSearch,
+        tenant: Tenant,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        max_series: usize,
+    ) -> Result<Vec<u64>> {
+        let scopes = self.scopes(range)?;
+        let ids = self.resolve(s, tenant, matchers, &scopes)?;
+        if ids.len() > max_series {
+            let sel = matchers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::LimitExceeded {
+                what: format!("the selector {{{sel}}} matches {} series", ids.len()),
+                limit: max_series as u64,
+                setting: "max_series",
+            });
+        }
+        Ok(ids)
+    }
+
     /// The ids of the series selected by optional matchers (none: every series) in `range`.
-    fn select(
+    pub(super) fn select(
         &self,
         s: &mut TableSearch,
         tenant: Tenant,
@@ -485,17 +496,4 @@ impl IndexDb {
 
 fn boxed(v: &[u64]) -> BoxPostings<'_> {
     Box::new(SlicePostings::new(v))
-}
-
-/// Canonical names by series id; see [`IndexDb::name_lookup`].
-pub struct NameLookup<'a> {
-    db: &'a IndexDb,
-    search: TableSearch,
-}
-
-impl NameLookup<'_> {
-    /// The canonical name of series `metric_id` of `tenant`, if registered.
-    pub fn name(&mut self, tenant: Tenant, metric_id: u64) -> Result<Option<Vec<u8>>> {
-        self.db.name_of(&mut self.search, tenant, metric_id)
-    }
 }

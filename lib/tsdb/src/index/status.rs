@@ -8,12 +8,14 @@ use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
 use crate::mergeset::TableSearch;
+use crate::metric_name;
+use crate::time_range::TimeRange;
 use crate::tsid::Tenant;
 
-use super::TimeRange;
 use super::id_set;
 use super::index_db::IndexDb;
 use super::keys::{self, Scope, posting_ids};
+use super::matcher::LabelMatcher;
 
 /// Cardinality figures of a tenant. Lists are sorted by count (descending), then by name, and
 /// cut to the requested top N.
@@ -45,8 +47,20 @@ impl IndexDb {
     /// over [`super::IndexConfig::max_days_per_search`] days, as for the other lookups); each
     /// list cut to `top_n`. One day reads that day's postings as a stream; several days hold
     /// the union of each label pair's ids in memory while they are read.
-    pub fn status(&self, tenant: Tenant, range: TimeRange, top_n: usize) -> Result<TsdbStatus> {
+    ///
+    /// With matchers, only the matching series are counted (VictoriaMetrics's `match[]`): their
+    /// names are read and tallied, so the cost grows with the number of matching series.
+    pub fn status(
+        &self,
+        tenant: Tenant,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        top_n: usize,
+    ) -> Result<TsdbStatus> {
         self.check_open()?;
+        if !matchers.is_empty() {
+            return self.status_of_matching(tenant, matchers, range, top_n);
+        }
         let scopes = self.scopes(range)?;
         let mut s = self.table.search();
         let deleted = self.deleted.snapshot();
@@ -81,6 +95,54 @@ impl IndexDb {
             }
         }
         let total = self.all_ids(&mut s, tenant, &scopes)?.len() as u64;
+        Ok(TsdbStatus {
+            total_series: total,
+            total_label_value_pairs: st.pairs,
+            series_count_by_metric_name: top(st.by_metric, top_n),
+            series_count_by_label_name: top(st.by_name, top_n),
+            series_count_by_label_value_pair: top(st.by_pair, top_n),
+            label_value_count_by_label_name: top(st.values, top_n),
+        })
+    }
+
+    /// [`IndexDb::status`] of the series that match `matchers`, from their names.
+    fn status_of_matching(
+        &self,
+        tenant: Tenant,
+        matchers: &[LabelMatcher],
+        range: TimeRange,
+        top_n: usize,
+    ) -> Result<TsdbStatus> {
+        let mut s = self.table.search();
+        let ids = self.select(&mut s, tenant, matchers, range)?;
+        let mut st = Tally::default();
+        let mut total = 0u64;
+        for id in ids {
+            let Some(name) = self.name_of(&mut s, tenant, id)? else {
+                continue;
+            };
+            let labels = metric_name::decode(&name).map_err(|e| {
+                Error::corruption(
+                    self.dir.join("table"),
+                    format!("name of series {id}"),
+                    e.to_string(),
+                )
+            })?;
+            total += 1;
+            for l in labels {
+                let pair = format!("{}={}", l.name, l.value);
+                let n = st.by_pair.entry(pair).or_insert(0);
+                if *n == 0 {
+                    st.pairs += 1;
+                    *st.values.entry(l.name.to_owned()).or_insert(0) += 1;
+                }
+                *n += 1;
+                *st.by_name.entry(l.name.to_owned()).or_insert(0) += 1;
+                if l.name == "__name__" {
+                    *st.by_metric.entry(l.value.to_owned()).or_insert(0) += 1;
+                }
+            }
+        }
         Ok(TsdbStatus {
             total_series: total,
             total_label_value_pairs: st.pairs,

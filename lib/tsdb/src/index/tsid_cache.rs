@@ -302,9 +302,16 @@ impl TsidCache {
 /// A scalable Bloom filter of series keys: a list of filters, each twice the size of the one
 /// before, well under 1% false positives each. No false negatives: every registered key is inserted
 /// before its registration returns, and at open the filter is rebuilt from the index.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SeriesFilter {
     blooms: Vec<Bloom>,
+    first_cap: usize,
+}
+
+impl Default for SeriesFilter {
+    fn default() -> Self {
+        Self::with_first_capacity(FIRST_CAP)
+    }
 }
 
 /// A blocked Bloom filter: every key sets 7 bits within one 512-bit block (one cache line),
@@ -317,8 +324,9 @@ struct Bloom {
 }
 
 const HASHES: u64 = 7;
-/// The first layer holds 1 Mi keys (2 MiB): up to there a probe is one cache miss.
-const FIRST_CAP: usize = 1 << 20;
+/// Keys of the first layer of an unsharded filter: 1 Mi keys (2 MiB); up to there a probe is
+/// one cache miss.
+pub const FIRST_CAP: usize = 1 << 20;
 
 impl Bloom {
     fn new(cap: usize) -> Self {
@@ -366,10 +374,18 @@ impl SeriesFilter {
         Self::default()
     }
 
+    /// An empty filter whose first layer holds `cap` keys (each next layer twice as many).
+    pub fn with_first_capacity(cap: usize) -> Self {
+        Self {
+            blooms: Vec::new(),
+            first_cap: cap.max(512),
+        }
+    }
+
     /// Adds a key.
     pub fn insert(&mut self, key: u128) {
         if self.blooms.last().is_none_or(|b| b.len >= b.cap) {
-            let cap = self.blooms.last().map_or(FIRST_CAP, |b| b.cap * 2);
+            let cap = self.blooms.last().map_or(self.first_cap, |b| b.cap * 2);
             self.blooms.push(Bloom::new(cap));
         }
         if let Some(b) = self.blooms.last_mut() {

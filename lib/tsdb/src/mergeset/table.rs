@@ -302,42 +302,58 @@ impl Table {
             threads: Mutex::new(Vec::new()),
         };
         if table.inner.config.background {
-            table.start_threads();
+            table.start_threads()?;
         }
         Ok(table)
     }
 
-    fn start_threads(&self) {
+    fn start_threads(&self) -> Result<()> {
         let mut threads = lock(&self.threads);
+        let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.to_owned())
+                .spawn(f)
+                .map_err(|e| Error::io("spawn thread", name, e))
+        };
         let inner = Arc::clone(&self.inner);
-        threads.push(std::thread::spawn(move || {
-            while inner.sleep(&inner.wake_flush, inner.config.flush_interval) {
-                if inner.flush().is_err() {
-                    inner.background_errors.fetch_add(1, Ordering::Relaxed);
+        threads.push(spawn(
+            "mergeset-flush",
+            Box::new(move || {
+                while inner.sleep(&inner.wake_flush, inner.config.flush_interval) {
+                    if inner.flush().is_err() {
+                        inner.background_errors.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
-            }
-        }));
+            }),
+        )?);
         let inner = Arc::clone(&self.inner);
-        threads.push(std::thread::spawn(move || {
-            while inner.sleep(&inner.wake_mem, Duration::from_secs(1)) {
-                inner.merge_mem_parts();
-            }
-        }));
+        threads.push(spawn(
+            "mergeset-memmrg",
+            Box::new(move || {
+                while inner.sleep(&inner.wake_mem, Duration::from_secs(1)) {
+                    inner.merge_mem_parts();
+                }
+            }),
+        )?);
         let inner = Arc::clone(&self.inner);
-        threads.push(std::thread::spawn(move || {
-            while inner.sleep(&inner.wake_merge, Duration::from_millis(500)) {
-                loop {
-                    match inner.merge_file_parts_once(false) {
-                        Ok(true) if !inner.stop.load(Ordering::Relaxed) => continue,
-                        Ok(_) => break,
-                        Err(_) => {
-                            inner.background_errors.fetch_add(1, Ordering::Relaxed);
-                            break;
+        threads.push(spawn(
+            "mergeset-merge",
+            Box::new(move || {
+                while inner.sleep(&inner.wake_merge, Duration::from_millis(500)) {
+                    loop {
+                        match inner.merge_file_parts_once(false) {
+                            Ok(true) if !inner.stop.load(Ordering::Relaxed) => continue,
+                            Ok(_) => break,
+                            Err(_) => {
+                                inner.background_errors.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
                         }
                     }
                 }
-            }
-        }));
+            }),
+        )?);
+        Ok(())
     }
 
     /// Adds items. When this returns they are in the table's WAL (see [`Config::fsync`]) and

@@ -5,8 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind};
 use tsdb::{Tenant, mergeset};
 
 use super::{DAY, T0, name};

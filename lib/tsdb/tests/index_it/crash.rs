@@ -8,8 +8,9 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, Row};
 use tsdb::{Tenant, mergeset};
 
 use super::{T0, name};

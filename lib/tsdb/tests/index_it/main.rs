@@ -1,10 +1,12 @@
-//! Integration tests of the series index: a model-based property test, a crash test that
+//! Integration tests of the series index and of the Storage API over it: model-based property
+//! tests (the index alone, and the whole Storage against the same model), a crash test that
 //! kills a registering child process, and restart behaviour.
 
 mod compat;
 mod crash;
 mod model;
 mod restart;
+mod storage_model;
 
 use tsdb::metric_name::{self, Label};
 

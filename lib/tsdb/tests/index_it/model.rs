@@ -1,27 +1,29 @@
 //! Model-based test: random registrations over a few tenants and days, random deletes,
 //! reopens and merges; after each step every lookup API must equal a brute-force filter over
-//! all registered series.
+//! all registered series. The pools, the model and the status check are shared with the
+//! Storage-level model test (`storage_model.rs`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
 use proptest::prelude::*;
 use regex::Regex;
+use tsdb::TimeRange;
 use tsdb::clock::ManualClock;
-use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TimeRange};
+use tsdb::index::{IndexConfig, IndexDb, LabelMatcher, MatchKind, TsdbStatus};
 use tsdb::mergeset;
 use tsdb::{Tenant, Tsid};
 
 use super::{DAY, T0, name};
 
-const TENANTS: [Tenant; 2] = [Tenant::new(0, 0), Tenant::new(7, 1)];
-const METRICS: [&str; 3] = ["m1", "m2", "node_cpu"];
-const JOBS: [&str; 3] = ["", "api", "node"];
-const INSTANCES: [&str; 5] = ["", "x", "xy", "yx", "a\nb"];
-const MODES: [&str; 3] = ["", "idle", "user"];
+pub(super) const TENANTS: [Tenant; 2] = [Tenant::new(0, 0), Tenant::new(7, 1)];
+pub(super) const METRICS: [&str; 3] = ["m1", "m2", "node_cpu"];
+pub(super) const JOBS: [&str; 3] = ["", "api", "node"];
+pub(super) const INSTANCES: [&str; 5] = ["", "x", "xy", "yx", "a\nb"];
+pub(super) const MODES: [&str; 3] = ["", "idle", "user"];
 
 /// The matcher pool: all four kinds, alternations, `.*x` forms, empty-matching ones.
-const MATCHERS: &[(&str, MatchKind, &str)] = &[
+pub(super) const MATCHERS: &[(&str, MatchKind, &str)] = &[
     ("__name__", MatchKind::Eq, "m1"),
     ("__name__", MatchKind::Re, "m1|m2"),
     ("__name__", MatchKind::Re, "node_.*"),
@@ -76,22 +78,22 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 #[derive(Debug)]
-struct Series {
-    tenant: Tenant,
-    labels: BTreeMap<String, String>,
-    raw: Vec<u8>,
-    tsid: Tsid,
-    days: BTreeSet<i64>,
-    deleted: bool,
+pub(super) struct Series {
+    pub(super) tenant: Tenant,
+    pub(super) labels: BTreeMap<String, String>,
+    pub(super) raw: Vec<u8>,
+    pub(super) tsid: Tsid,
+    pub(super) days: BTreeSet<i64>,
+    pub(super) deleted: bool,
 }
 
 impl Series {
-    fn value(&self, l: &str) -> &str {
+    pub(super) fn value(&self, l: &str) -> &str {
         self.labels.get(l).map_or("", String::as_str)
     }
 }
 
-fn matches(kind: MatchKind, pattern: &str, v: &str) -> bool {
+pub(super) fn matches(kind: MatchKind, pattern: &str, v: &str) -> bool {
     let re = || Regex::new(&format!("^(?s:{pattern})$")).expect("valid pool regex");
     match kind {
         MatchKind::Eq => v == pattern,
@@ -101,14 +103,19 @@ fn matches(kind: MatchKind, pattern: &str, v: &str) -> bool {
     }
 }
 
-struct Model {
-    series: Vec<Series>,
+pub(super) struct Model {
+    pub(super) series: Vec<Series>,
 }
 
 impl Model {
     /// The live series of a tenant matching `sel` in days `days` (None: all time), or None when
     /// the selector must be refused.
-    fn select(&self, tenant: Tenant, sel: &[usize], days: Option<&[i64]>) -> Option<Vec<&Series>> {
+    pub(super) fn select(
+        &self,
+        tenant: Tenant,
+        sel: &[usize],
+        days: Option<&[i64]>,
+    ) -> Option<Vec<&Series>> {
         if !sel.is_empty()
             && sel
                 .iter()
@@ -147,13 +154,13 @@ fn open(dir: &Path, check_names: bool) -> IndexDb {
     IndexDb::open(dir, cfg(check_names), ManualClock::new(T0)).expect("open index")
 }
 
-fn matchers(sel: &[usize]) -> Vec<LabelMatcher> {
+pub(super) fn matchers(sel: &[usize]) -> Vec<LabelMatcher> {
     sel.iter()
         .map(|&i| LabelMatcher::new(MATCHERS[i].0, MATCHERS[i].1, MATCHERS[i].2))
         .collect()
 }
 
-const RANGES: [(Option<&[i64]>, TimeRange); 5] = [
+pub(super) const RANGES: [(Option<&[i64]>, TimeRange); 5] = [
     (Some(&[0]), TimeRange::new(T0, T0 + DAY - 1)),
     (Some(&[1]), TimeRange::new(T0 + DAY + 5, T0 + DAY + 6)),
     (Some(&[0, 1]), TimeRange::new(T0 + 10, T0 + DAY + 10)),
@@ -178,6 +185,18 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
                     got.expect("search"),
                     want_tsids,
                     "search_tsids {:?} {:?} {:?}",
+                    tenant,
+                    ms,
+                    range
+                );
+                let mut with_names: Vec<(Tsid, Vec<u8>)> =
+                    want.iter().map(|s| (s.tsid, s.raw.clone())).collect();
+                with_names.sort();
+                prop_assert_eq!(
+                    idx.search_series(tenant, &ms, range, usize::MAX)
+                        .expect("search_series"),
+                    with_names,
+                    "search_series {:?} {:?} {:?}",
                     tenant,
                     ms,
                     range
@@ -244,39 +263,50 @@ fn check_all(idx: &IndexDb, model: &Model, selectors: &[Vec<usize>]) -> Result<(
                 all.len()
             );
         }
-        // Status for every range: one day, several days, all time.
+        // Status for every range: one day, several days, all time; with and without matchers.
         for (days, range) in RANGES {
-            let st = idx.status(tenant, range, usize::MAX).expect("status");
+            let st = idx.status(tenant, &[], range, usize::MAX).expect("status");
             let live = model.select(tenant, &[], days).expect("all");
-            prop_assert_eq!(st.total_series, live.len() as u64);
-            let mut by_metric: HashMap<String, u64> = HashMap::new();
-            let mut pairs: HashMap<String, u64> = HashMap::new();
-            for s in &live {
-                *by_metric.entry(s.value("__name__").to_owned()).or_default() += 1;
-                for (l, v) in &s.labels {
-                    *pairs.entry(format!("{l}={v}")).or_default() += 1;
+            check_status(st, &live)?;
+            for sel in selectors {
+                let got = idx.status(tenant, &matchers(sel), range, usize::MAX);
+                match model.select(tenant, sel, days) {
+                    None => prop_assert!(got.is_err(), "refusal expected"),
+                    Some(want) => check_status(got.expect("status"), &want)?,
                 }
             }
-            let got: HashMap<String, u64> = st.series_count_by_metric_name.into_iter().collect();
-            prop_assert_eq!(got, by_metric);
-            let got: HashMap<String, u64> =
-                st.series_count_by_label_value_pair.into_iter().collect();
-            prop_assert_eq!(got, pairs.clone());
-            prop_assert_eq!(st.total_label_value_pairs, pairs.len() as u64);
-            let mut by_name: HashMap<String, u64> = HashMap::new();
-            let mut values: HashMap<String, u64> = HashMap::new();
-            for (pair, n) in &pairs {
-                let (l, _) = pair.split_once('=').expect("name=value");
-                *by_name.entry(l.to_owned()).or_default() += n;
-                *values.entry(l.to_owned()).or_default() += 1;
-            }
-            let got: HashMap<String, u64> = st.series_count_by_label_name.into_iter().collect();
-            prop_assert_eq!(got, by_name);
-            let got: HashMap<String, u64> =
-                st.label_value_count_by_label_name.into_iter().collect();
-            prop_assert_eq!(got, values);
         }
     }
+    Ok(())
+}
+
+/// Every figure of a status equals a brute-force count over `live`.
+pub(super) fn check_status(st: TsdbStatus, live: &[&Series]) -> Result<(), TestCaseError> {
+    prop_assert_eq!(st.total_series, live.len() as u64);
+    let mut by_metric: HashMap<String, u64> = HashMap::new();
+    let mut pairs: HashMap<String, u64> = HashMap::new();
+    for s in live {
+        *by_metric.entry(s.value("__name__").to_owned()).or_default() += 1;
+        for (l, v) in &s.labels {
+            *pairs.entry(format!("{l}={v}")).or_default() += 1;
+        }
+    }
+    let got: HashMap<String, u64> = st.series_count_by_metric_name.into_iter().collect();
+    prop_assert_eq!(got, by_metric);
+    let got: HashMap<String, u64> = st.series_count_by_label_value_pair.into_iter().collect();
+    prop_assert_eq!(got, pairs.clone());
+    prop_assert_eq!(st.total_label_value_pairs, pairs.len() as u64);
+    let mut by_name: HashMap<String, u64> = HashMap::new();
+    let mut values: HashMap<String, u64> = HashMap::new();
+    for (pair, n) in &pairs {
+        let (l, _) = pair.split_once('=').expect("name=value");
+        *by_name.entry(l.to_owned()).or_default() += n;
+        *values.entry(l.to_owned()).or_default() += 1;
+    }
+    let got: HashMap<String, u64> = st.series_count_by_label_name.into_iter().collect();
+    prop_assert_eq!(got, by_name);
+    let got: HashMap<String, u64> = st.label_value_count_by_label_name.into_iter().collect();
+    prop_assert_eq!(got, values);
     Ok(())
 }
 

@@ -7,4 +7,5 @@ mod common;
 mod corruption;
 mod crash;
 mod format;
+mod storage;
 mod table;
