@@ -6,7 +6,7 @@ fn main() -> anyhow::Result<()> {
     let config =
         vmcluster::LocalConfig::parse_from(service::flags::normalize_args(std::env::args()));
     let urls = config.urls();
-    service::process::tune_allocator(std::time::Duration::from_secs(10));
+    service::process::tune_allocator(std::time::Duration::from_secs(5));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

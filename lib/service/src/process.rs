@@ -94,6 +94,11 @@ pub fn tune_allocator(trim_every: std::time::Duration) {
         // starts its worker threads.
         unsafe {
             libc::mallopt(libc::M_ARENA_MAX, 2);
+            // A fixed threshold (which also turns off glibc's dynamic one): buffers of 512 KiB
+            // and more (row batches, frames, part buffers) are mapped on their own and go back
+            // to the system when freed, instead of fragmenting the heaps.
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 512 << 10);
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 8 << 20);
         }
         let _ = std::thread::Builder::new()
             .name("malloc-trim".into())

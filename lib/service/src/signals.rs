@@ -25,6 +25,8 @@ where
     Fut: std::future::Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
+    // Before any thread starts: the allocator settings apply to every arena.
+    crate::process::tune_allocator(std::time::Duration::from_secs(5));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -36,6 +36,16 @@ pub type IsDeleted = Arc<dyn Fn(u64) -> bool + Send + Sync>;
 /// In-memory parts (all partitions) that make the flusher flush before `flush_interval`.
 const MAX_INMEMORY_PARTS: usize = 64;
 
+/// Buffered rows of one shard that become an in-memory part of their own; smaller shards are
+/// joined up to this. Sorting and encoding runs separately avoids concatenating every shard
+/// into one vector (a second copy of all buffered rows) and leaves the flush a k-way merge of
+/// a few parts per conversion.
+const MIN_ROWS_PER_RUN: usize = 64 << 10;
+
+/// Buffered rows of one shard at which the `add_rows` call that filled it turns them into an
+/// in-memory part (6 MiB of rows), as VictoriaMetrics's raw-row shards do.
+const MAX_ROWS_PER_SHARD: usize = 128 << 10;
+
 /// Rows per WAL record; bigger batches are split.
 const ROWS_PER_WAL_RECORD: usize = 1 << 16;
 
@@ -66,7 +76,9 @@ pub struct TableConfig {
     pub merge_policy: MergePolicy,
     /// Raw-row buffers that `add_rows` callers spread over. Default 2 × CPUs.
     pub raw_shards: usize,
-    /// Buffered rows (all shards) that make the flusher convert early. Default 4 M.
+    /// Buffered rows (all shards) that make the flusher convert early. Default 512 Ki (24 MiB
+    /// of rows): at high ingestion rates rows become in-memory parts before the interval, which
+    /// bounds the memory of raw rows.
     pub max_pending_rows: usize,
     /// zstd level of blocks written by flushes. Default 1.
     pub flush_zstd_level: i32,
@@ -89,7 +101,7 @@ impl Default for TableConfig {
             merge_workers: 1,
             merge_policy: MergePolicy::default(),
             raw_shards: 2 * cpus,
-            max_pending_rows: 4 << 20,
+            max_pending_rows: 512 << 10,
             flush_zstd_level: 1,
             merge_zstd_level: 3,
         }
@@ -376,6 +388,16 @@ impl Table {
             s.counters
                 .rows_added
                 .fetch_add(kept as u64, Ordering::Relaxed);
+            if buf.len() >= MAX_ROWS_PER_SHARD {
+                // A full shard becomes an in-memory part here, in the caller's thread (still
+                // under the gate, so a flush sees it): raw rows stay bounded whatever the rate
+                // and the single flusher thread does not fall behind.
+                let full = std::mem::replace(buf, Vec::with_capacity(MAX_ROWS_PER_SHARD));
+                drop(shard);
+                s.pending.fetch_sub(full.len() - kept, Ordering::Relaxed);
+                s.rows_to_inmemory(full)?;
+                continue;
+            }
             let pending = s.pending.fetch_add(kept, Ordering::Relaxed) + kept;
             if pending >= s.config.max_pending_rows && pending - kept < s.config.max_pending_rows {
                 s.wake(&s.flush_wake);
@@ -677,18 +699,46 @@ impl Shared {
         Ok(())
     }
 
-    fn take_raw_rows(&self) -> Vec<Row> {
-        let mut all = Vec::new();
+    /// Takes every shard's buffered rows as runs of at least [`MIN_ROWS_PER_RUN`] rows (small
+    /// shards are joined; large ones are taken whole, never copied into one big vector). Each
+    /// shard gets a new buffer sized for what it held, so that it refills without doubling.
+    fn take_raw_rows(&self) -> Vec<Vec<Row>> {
+        let mut runs: Vec<Vec<Row>> = Vec::new();
+        let mut small: Vec<Row> = Vec::new();
+        let mut taken = 0;
         for shard in &self.shards {
             let mut sh = lock(shard);
-            if all.is_empty() {
-                all = std::mem::take(&mut sh.rows);
+            let n = sh.rows.len();
+            if n == 0 {
+                continue;
+            }
+            taken += n;
+            if n >= MIN_ROWS_PER_RUN {
+                runs.push(std::mem::replace(&mut sh.rows, Vec::with_capacity(n)));
             } else {
-                all.append(&mut sh.rows);
+                if small.capacity() == 0 {
+                    small.reserve_exact(MIN_ROWS_PER_RUN);
+                }
+                small.append(&mut sh.rows);
+                if small.len() >= MIN_ROWS_PER_RUN {
+                    runs.push(std::mem::take(&mut small));
+                }
             }
         }
-        self.pending.fetch_sub(all.len(), Ordering::Relaxed);
-        all
+        if !small.is_empty() {
+            runs.push(small);
+        }
+        self.pending.fetch_sub(taken, Ordering::Relaxed);
+        runs
+    }
+
+    /// Turns runs of rows into in-memory parts, one per run and month; each run is freed
+    /// as soon as its part is made.
+    fn runs_to_inmemory(&self, runs: Vec<Vec<Row>>) -> Result<()> {
+        for run in runs {
+            self.rows_to_inmemory(run)?;
+        }
+        Ok(())
     }
 
     /// Turns rows into in-memory parts, one per month.
@@ -720,8 +770,8 @@ impl Shared {
 
     fn convert_pending(&self) -> Result<()> {
         let _f = lock(&self.flush_lock);
-        let rows = self.take_raw_rows();
-        self.rows_to_inmemory(rows)
+        let runs = self.take_raw_rows();
+        self.runs_to_inmemory(runs)
     }
 
     fn flush(&self) -> Result<()> {
@@ -730,7 +780,7 @@ impl Shared {
             let _g = self.gate.write().unwrap_or_else(|p| p.into_inner());
             (self.wal.rotate()?, self.take_raw_rows())
         };
-        self.rows_to_inmemory(rows)?;
+        self.runs_to_inmemory(rows)?;
         let params = MergeParams {
             range: TimeRange::ALL,
             stop: None,

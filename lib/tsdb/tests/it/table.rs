@@ -312,6 +312,73 @@ fn concurrent_writers_lose_nothing() {
     let _ = tsid(0);
 }
 
+/// Large buffers: a shard that fills up (128 Ki rows) becomes an in-memory part in the
+/// caller's thread; crossing `max_pending_rows` makes the flusher convert the rest before its
+/// interval (shards over the per-run size alone, small ones joined). After a flush every row comes out once, in order, also after a reopen.
+#[test]
+fn large_buffers_convert_in_runs_and_early_without_losing_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let cfg = TableConfig {
+        raw_shards: 2,
+        max_pending_rows: 100_000,
+        ..config(&clock)
+    };
+    let t = Table::open(dir.path(), cfg).unwrap();
+    let series = 1000u64;
+    let per_thread = 100_000i64;
+    std::thread::scope(|s| {
+        for w in 0..3i64 {
+            let t = &t;
+            s.spawn(move || {
+                let mut batch = Vec::new();
+                // Thread w writes timestamps ≡ w (mod 3), newest first, in batches of 1000.
+                for i in (0..per_thread).rev() {
+                    let k = i * 3 + w;
+                    batch.push(row(k as u64 % series, NOW - 10_000_000 + k, k as f64));
+                    if batch.len() == 1000 {
+                        t.add_rows(&batch).unwrap();
+                        batch.clear();
+                    }
+                }
+                t.add_rows(&batch).unwrap();
+            });
+        }
+    });
+    // ~150 k rows per shard: each filled up once; the flusher (interval one hour) was woken.
+    let mut st = t.stats();
+    for _ in 0..500 {
+        if st.inmemory_parts > 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        st = t.stats();
+    }
+    assert!(st.inmemory_parts > 0, "no early conversion: {st:?}");
+    let ids: Vec<u64> = (0..series).collect();
+    let check = |t: &Table| {
+        let got = read_all(t, &ids, TimeRange::ALL);
+        assert_eq!(got.len(), 3 * per_thread as usize);
+        let mut want: Vec<(u64, i64, u64)> = (0..3 * per_thread)
+            .map(|k| {
+                (
+                    k as u64 % series,
+                    NOW - 10_000_000 + k,
+                    (k as f64).to_bits(),
+                )
+            })
+            .collect();
+        want.sort_by_key(|x| (tsid(x.0), x.1));
+        assert_eq!(got, want);
+    };
+    t.force_flush().unwrap();
+    assert_eq!(t.stats().pending_rows, 0);
+    check(&t);
+    assert_eq!(t.stats().background_errors, 0, "{:?}", t.last_error());
+    t.close().unwrap();
+    check(&open(dir.path(), &clock));
+}
+
 #[test]
 fn power_loss_mode_group_commits_and_rows_replay() {
     let dir = tempfile::tempdir().unwrap();
