@@ -1,7 +1,6 @@
 //! Fan-out to every storage node: one select call per node in parallel, with the rules that
 //! decide whether an answer built without some nodes is complete, partial, or an error.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ pub struct Fanout {
 }
 
 /// Series and their raw blocks gathered from every node, keyed by canonical name.
-pub type SeriesBlocks = HashMap<Vec<u8>, Vec<Vec<u8>>>;
+pub type SeriesBlocks = rustc_hash::FxHashMap<Vec<u8>, Vec<Vec<u8>>>;
 
 /// The storage nodes and the rules of completeness.
 pub struct Cluster {

@@ -1,7 +1,6 @@
 //! The query engine's view of the cluster: `promql::Querier` over a fan-out search, merging
 //! each series' blocks from every node and de-duplicating samples.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -59,7 +58,7 @@ impl ClusterQuerier<'_> {
     ) -> Result<SeriesBlocks, QueryError> {
         let query = search_query(self.tenant, matchers, start_ms, end_ms, self.max_series);
         let request = Cluster::request(select_request::Kind::Search(query));
-        let collected: Mutex<SeriesBlocks> = Mutex::new(HashMap::new());
+        let collected: Mutex<SeriesBlocks> = Mutex::new(SeriesBlocks::default());
         let on_chunk = |_node: usize, chunk: Vec<u8>| -> Result<(), RpcError> {
             let mut map = collected.lock().unwrap_or_else(|e| e.into_inner());
             rpc::series_chunk::decode(&chunk, |name, blocks| {
@@ -99,13 +98,10 @@ impl Querier for ClusterQuerier<'_> {
         let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
         let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
         series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for (name, blocks) in series {
-            let labels = decode_labels(&name)?;
-            let (timestamps, values) =
-                merge_blocks(&blocks, start_ms, end_ms, self.dedup_interval_ms)?;
-            if timestamps.is_empty() {
+        for decoded in decode_series(&series, start_ms, end_ms, self.dedup_interval_ms)? {
+            let Some((labels, timestamps, values)) = decoded else {
                 continue;
-            }
+            };
             sink(Series {
                 labels,
                 timestamps: timestamps.into(),
@@ -114,6 +110,59 @@ impl Querier for ClusterQuerier<'_> {
         }
         Ok(())
     }
+}
+
+/// One series decoded: labels and samples, or `None` when no sample falls in the range.
+type DecodedSeries = Option<(Labels, Vec<i64>, Vec<f64>)>;
+
+/// Series below this are decoded on the calling thread: starting threads would cost more.
+const MIN_SERIES_PER_THREAD: usize = 256;
+
+/// Decodes every series' labels and blocks into samples in `[start_ms, end_ms]`, in the order
+/// given, spread over the machine's cores (block decoding is most of a heavy select's time).
+fn decode_series(
+    series: &[(Vec<u8>, Vec<Vec<u8>>)],
+    start_ms: i64,
+    end_ms: i64,
+    dedup_interval_ms: i64,
+) -> Result<Vec<DecodedSeries>, QueryError> {
+    let decode_one =
+        |(name, blocks): &(Vec<u8>, Vec<Vec<u8>>)| -> Result<DecodedSeries, QueryError> {
+            let (timestamps, values) = merge_blocks(blocks, start_ms, end_ms, dedup_interval_ms)?;
+            if timestamps.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((decode_labels(name)?, timestamps, values)))
+        };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(series.len() / MIN_SERIES_PER_THREAD)
+        .max(1);
+    if threads == 1 {
+        return series.iter().map(decode_one).collect();
+    }
+    let chunk = series.len().div_ceil(threads);
+    let parts: Vec<Result<Vec<DecodedSeries>, QueryError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = series
+            .chunks(chunk)
+            .map(|part| s.spawn(move || part.iter().map(decode_one).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(QueryError::Storage(
+                        "a block decoding thread panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(series.len());
+    for part in parts {
+        out.extend(part?);
+    }
+    Ok(out)
 }
 
 /// Maps a fan-out failure to a query error: refusals (limits) are execution errors (422),

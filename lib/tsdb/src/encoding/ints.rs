@@ -118,10 +118,10 @@ pub fn decode_ints(
         IntKind::Delta => {
             let mut v = first;
             out.push(v);
-            for _ in 1..n {
-                v = v.wrapping_add(r.varint("delta")?);
+            r.varints(n - 1, "delta", |delta| {
+                v = v.wrapping_add(delta);
                 out.push(v);
-            }
+            })?;
         }
         IntKind::DeltaOfDelta => {
             let mut v = first;
@@ -130,11 +130,11 @@ pub fn decode_ints(
                 let mut d = r.varint("first delta")?;
                 v = v.wrapping_add(d);
                 out.push(v);
-                for _ in 2..n {
-                    d = d.wrapping_add(r.varint("delta of delta")?);
+                r.varints(n - 2, "delta of delta", |dod| {
+                    d = d.wrapping_add(dod);
                     v = v.wrapping_add(d);
                     out.push(v);
-                }
+                })?;
             }
         }
     }

@@ -122,6 +122,41 @@ impl<'a> Reader<'a> {
         self.uvarint(what).map(zigzag_decode)
     }
 
+    /// Reads `n` zigzag varints, passing each to `f` in order. The same bytes and errors as `n`
+    /// calls of [`Reader::varint`], in one loop whose one-byte case (most deltas of deltas)
+    /// does no call and no bounds check beyond the one load.
+    #[inline]
+    pub fn varints(
+        &mut self,
+        n: usize,
+        what: &'static str,
+        mut f: impl FnMut(i64),
+    ) -> Result<(), DecodeError> {
+        let src = self.rest();
+        let mut pos = 0;
+        for _ in 0..n {
+            if let Some(&b) = src.get(pos)
+                && b < 0x80
+            {
+                pos += 1;
+                f(zigzag_decode(u64::from(b)));
+                continue;
+            }
+            match get_uvarint(src.get(pos..).unwrap_or_default()) {
+                Some((v, k)) => {
+                    pos += k;
+                    f(zigzag_decode(v));
+                }
+                None => {
+                    self.pos += pos;
+                    return Err(self.err(what, "truncated or overlong varint".to_owned()));
+                }
+            }
+        }
+        self.pos += pos;
+        Ok(())
+    }
+
     /// Reads an unsigned varint that must fit in `usize` and not exceed `max`: for lengths and
     /// counts, so that a hostile length never drives an allocation.
     pub fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
@@ -183,5 +218,36 @@ mod tests {
         assert!(e.problem.contains("exceeds limit"), "{e}");
         let mut r = Reader::new(&[5, 1, 2]);
         assert!(r.len_prefixed("name").is_err());
+    }
+
+    proptest::proptest! {
+        /// `varints` reads what repeated `varint` calls read, stops where they stop, and fails
+        /// at the same offset on truncated or overlong input.
+        #[test]
+        fn varints_equal_repeated_varint(
+            vals in proptest::collection::vec(proptest::prelude::any::<i64>(), 0..64),
+            small in proptest::collection::vec(-64i64..64, 0..64),
+            cut in 0usize..700,
+            extra in 0usize..4,
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..16),
+        ) {
+            let mut buf = Vec::new();
+            for v in vals.iter().chain(&small) {
+                put_varint(&mut buf, *v);
+            }
+            let full = buf.len();
+            buf.extend_from_slice(&junk);
+            buf.truncate(cut.min(buf.len()).max(full.min(cut)));
+            let n = vals.len() + small.len() + extra;
+            let mut one = Reader::new(&buf);
+            let mut want = Vec::new();
+            let want_res = (0..n).try_for_each(|_| one.varint("x").map(|v| want.push(v)));
+            let mut bulk = Reader::new(&buf);
+            let mut got = Vec::new();
+            let got_res = bulk.varints(n, "x", |v| got.push(v));
+            proptest::prop_assert_eq!(got, want);
+            proptest::prop_assert_eq!(got_res.map_err(|e| e.offset), want_res.map_err(|e| e.offset));
+            proptest::prop_assert_eq!(bulk.position(), one.position());
+        }
     }
 }

@@ -36,6 +36,35 @@ pub fn decode_timestamps(
         offset: 0,
         problem: format!("unknown tag {tag:#04x}"),
     })?;
+    if n < MIN_CACHED_ROWS || src.len() > MAX_CACHED_SRC {
+        return decode_uncached(src, tag, kind, n, out);
+    }
+    // Series scraped together share their timestamps column byte for byte: decode it once per
+    // thread and copy it after (a query over a host's 500 series decodes one column, not 500).
+    let key = cache_key(src, tag, n);
+    let hit = CACHE.with_borrow(|c| match c.slots.get(key as usize % CACHE_SLOTS) {
+        Some(Some(e)) if e.key == key && e.tag == tag && *e.src == *src && e.decoded.len() == n => {
+            out.extend_from_slice(&e.decoded);
+            true
+        }
+        _ => false,
+    });
+    if hit {
+        return Ok(());
+    }
+    let start = out.len();
+    decode_uncached(src, tag, kind, n, out)?;
+    CACHE.with_borrow_mut(|c| c.put(key, tag, src, &out[start..]));
+    Ok(())
+}
+
+fn decode_uncached(
+    src: &[u8],
+    tag: u8,
+    kind: IntKind,
+    n: usize,
+    out: &mut Vec<i64>,
+) -> Result<(), DecodeError> {
     if tag & ZSTD_FLAG == 0 {
         return decode_exact(src, kind, n, out);
     }
@@ -45,8 +74,59 @@ pub fn decode_timestamps(
     })
 }
 
+/// Columns shorter than this are decoded every time (cheaper than hashing and copying).
+const MIN_CACHED_ROWS: usize = 32;
+/// Encoded columns longer than this are not cached.
+const MAX_CACHED_SRC: usize = 16 << 10;
+/// Slots of the per-thread cache (direct-mapped by key).
+const CACHE_SLOTS: usize = 256;
+/// Bytes (encoded + decoded) the per-thread cache may hold; it is emptied when a new entry
+/// would go over.
+const CACHE_BUDGET: usize = 2 << 20;
+
+fn cache_key(src: &[u8], tag: u8, n: usize) -> u64 {
+    xxhash_rust::xxh3::xxh3_64_with_seed(src, (u64::from(tag) << 56) ^ n as u64)
+}
+
+struct CacheEntry {
+    key: u64,
+    tag: u8,
+    src: Box<[u8]>,
+    decoded: Box<[i64]>,
+}
+
+/// Recently decoded timestamps columns of this thread. Entries are compared by their full
+/// encoded bytes, so a hash collision can never return another column.
+#[derive(Default)]
+struct TimestampsCache {
+    slots: Vec<Option<CacheEntry>>,
+    bytes: usize,
+}
+
+impl TimestampsCache {
+    fn put(&mut self, key: u64, tag: u8, src: &[u8], decoded: &[i64]) {
+        let size = src.len() + std::mem::size_of_val(decoded);
+        if self.slots.is_empty() || self.bytes + size > CACHE_BUDGET {
+            self.slots = (0..CACHE_SLOTS).map(|_| None).collect();
+            self.bytes = 0;
+        }
+        let slot = &mut self.slots[key as usize % CACHE_SLOTS];
+        if let Some(old) = slot.take() {
+            self.bytes -= old.src.len() + std::mem::size_of_val(&*old.decoded);
+        }
+        *slot = Some(CacheEntry {
+            key,
+            tag,
+            src: src.into(),
+            decoded: decoded.into(),
+        });
+        self.bytes += size;
+    }
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    static CACHE: std::cell::RefCell<TimestampsCache> = std::cell::RefCell::new(TimestampsCache::default());
 }
 
 fn decode_exact(
@@ -80,6 +160,55 @@ mod tests {
         let mut back = Vec::new();
         decode_timestamps(&out, tag, ts.len(), &mut back).unwrap();
         assert_eq!(back, ts);
+    }
+
+    /// The per-thread cache of decoded columns gives what decoding gives: for repeated columns,
+    /// for more columns than slots and budget, and for the same bytes under another tag.
+    #[test]
+    fn cached_columns_decode_exactly_as_uncached_ones() {
+        let columns: Vec<Vec<i64>> = (0..700i64)
+            .map(|c| {
+                (0..40 + c % 300)
+                    .map(|i| 1_700_000_000_000 + c * 7 + i * 15_000 + (i * c) % 9)
+                    .collect()
+            })
+            .collect();
+        let encoded: Vec<(Vec<u8>, u8)> = columns
+            .iter()
+            .map(|ts| {
+                let mut out = Vec::new();
+                let tag = encode_timestamps(ts, &mut out, (ts.len() % 2) as i32);
+                (out, tag)
+            })
+            .collect();
+        for round in 0..3 {
+            for (k, (ts, (src, tag))) in columns.iter().zip(&encoded).enumerate() {
+                // Revisit a few earlier columns between new ones: hits and misses interleave.
+                for j in [k, k / 2, k / 3] {
+                    let mut back = vec![-1];
+                    decode_timestamps(&encoded[j].0, encoded[j].1, columns[j].len(), &mut back)
+                        .unwrap();
+                    assert_eq!(&back[1..], &columns[j][..], "round {round}, column {j}");
+                }
+                let mut back = Vec::new();
+                decode_timestamps(src, *tag, ts.len(), &mut back).unwrap();
+                assert_eq!(&back, ts);
+            }
+        }
+        // The same bytes under another codec tag decode differently, never from the cache.
+        let (src, tag) = &encoded[5];
+        assert_eq!(*tag, IntKind::DeltaOfDelta as u8);
+        let n = columns[5].len();
+        let mut as_dod = Vec::new();
+        decode_timestamps(src, *tag, n, &mut as_dod).unwrap();
+        let mut as_delta = Vec::new();
+        let mut want = Vec::new();
+        let delta = IntKind::Delta as u8;
+        let r1 = decode_timestamps(src, delta, n, &mut as_delta);
+        let r2 = decode_exact(src, IntKind::Delta, n, &mut want);
+        assert_eq!(r1.is_ok(), r2.is_ok());
+        assert_eq!(as_delta, want);
+        assert_ne!(as_delta, as_dod);
     }
 
     #[test]
