@@ -37,6 +37,6 @@ pub mod search;
 pub mod status;
 pub mod tsid_cache;
 
-pub use index_db::{IndexConfig, IndexDb, IndexStats, Row};
+pub use index_db::{CachedLookup, IndexConfig, IndexDb, IndexStats, Row};
 pub use matcher::{LabelMatcher, MatchKind};
 pub use status::TsdbStatus;

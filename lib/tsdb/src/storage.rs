@@ -166,6 +166,12 @@ struct AddScratch {
     rows: Vec<Row>,
     /// Rows whose series the cache did not know: (index in the input, index in `rows`).
     misses: Vec<(usize, usize)>,
+    /// Indexes of the input rows inside the retention window.
+    accepted: Vec<usize>,
+    /// Buffers of the batched cache lookup.
+    lookup: crate::index::CachedLookup,
+    /// The cache's answer per accepted row.
+    tsids: Vec<Option<Tsid>>,
 }
 
 /// `add_rows` buffers kept for reuse: more than concurrent callers is pointless.
@@ -260,22 +266,32 @@ impl Storage {
         let accepted =
             crate::retention::accepted_range(now, self.retention_ms, self.future_limit_ms);
         let mut scratch = self.take_scratch();
-        let AddScratch { rows: out, misses } = &mut scratch;
+        let AddScratch {
+            rows: out,
+            misses,
+            accepted: kept,
+            lookup,
+            tsids,
+        } = &mut scratch;
         let (mut too_old, mut too_new) = (0u64, 0u64);
+        kept.clear();
         for (i, r) in rows.iter().enumerate() {
             match crate::retention::check_timestamp(r.timestamp, &accepted) {
-                Ok(()) => {}
-                Err(crate::retention::DropReason::TooOld) => {
-                    too_old += 1;
-                    continue;
-                }
-                Err(crate::retention::DropReason::TooNew) => {
-                    too_new += 1;
-                    continue;
-                }
+                Ok(()) => kept.push(i),
+                Err(crate::retention::DropReason::TooOld) => too_old += 1,
+                Err(crate::retention::DropReason::TooNew) => too_new += 1,
             }
-            let tsid = match self.index.cached_tsid(r.tenant, r.name, r.timestamp) {
-                Some(tsid) => tsid,
+        }
+        self.index.cached_tsids(
+            kept.iter()
+                .map(|&i| (rows[i].tenant, rows[i].name, rows[i].timestamp)),
+            lookup,
+            tsids,
+        );
+        for (&i, tsid) in kept.iter().zip(tsids.iter()) {
+            let r = &rows[i];
+            let tsid = match tsid {
+                Some(tsid) => *tsid,
                 None => {
                     misses.push((i, out.len()));
                     Tsid::default()

@@ -237,6 +237,14 @@ pub(super) fn canonical_labels(name_raw: &[u8]) -> Result<Vec<Label<'_>>> {
     Ok(labels)
 }
 
+/// Buffers of [`IndexDb::cached_tsids`], reused across calls.
+#[derive(Debug, Default)]
+pub struct CachedLookup {
+    keys: Vec<u128>,
+    entries: Vec<Option<Entry>>,
+    order: Vec<u32>,
+}
+
 impl IndexDb {
     /// Opens (or creates) the index in `dir`. Replays the table's WAL, then warms the caches
     /// by one scan of the name items: every series goes into the filter and, up to the
@@ -344,6 +352,32 @@ impl IndexDb {
             Some(e) if e.has_day(day_of(timestamp_ms)) => Some(tsid_of(tenant, &e)),
             _ => None,
         }
+    }
+
+    /// [`IndexDb::cached_tsid`] for a batch: `out[i]` answers `rows[i]` (tenant, canonical
+    /// name, timestamp). One cache call for the whole batch, whose probes overlap
+    /// ([`TsidCache::get_many`]). `scratch` keeps its buffers across calls.
+    pub fn cached_tsids<'r>(
+        &self,
+        rows: impl Iterator<Item = (Tenant, &'r [u8], i64)> + Clone,
+        scratch: &mut CachedLookup,
+        out: &mut Vec<Option<Tsid>>,
+    ) {
+        scratch.keys.clear();
+        scratch.keys.extend(
+            rows.clone()
+                .map(|(tenant, name, _)| series_key(tenant, name)),
+        );
+        self.cache
+            .get_many(&scratch.keys, &mut scratch.entries, &mut scratch.order);
+        out.clear();
+        out.extend(
+            rows.zip(&scratch.entries)
+                .map(|((tenant, _, ts), e)| match e {
+                    Some(e) if e.has_day(day_of(ts)) => Some(tsid_of(tenant, e)),
+                    _ => None,
+                }),
+        );
     }
 
     /// The batch form of [`IndexDb::get_or_create_tsid`]: fills `out` with one Tsid per row.

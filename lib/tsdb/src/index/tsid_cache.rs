@@ -93,6 +93,15 @@ impl Slots {
         }
     }
 
+    /// Prefetches the first slot `key` probes.
+    #[inline]
+    fn prefetch(&self, key: u128) {
+        if !self.slots.is_empty() {
+            let i = (key as usize) & (self.slots.len() - 1);
+            prefetch(self.slots.as_ptr().wrapping_add(i));
+        }
+    }
+
     #[inline]
     fn get(&self, key: u128) -> Option<&Entry> {
         self.find(key).map(|i| &self.slots[i].1)
@@ -160,6 +169,31 @@ fn nonzero(key: u128) -> u128 {
 
 const SHARDS: usize = 64;
 
+/// How many keys ahead [`TsidCache::get_many`] prefetches: enough to cover a memory access
+/// with the work of the probes in between.
+const PREFETCH_AHEAD: usize = 8;
+
+#[inline]
+fn shard_index(key: u128) -> usize {
+    (key >> 122) as usize % SHARDS
+}
+
+/// Asks the CPU to load the cache line at `p`. A hint: it never faults and reads nothing the
+/// program sees, so any address will do.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has (it is in the target's
+    // baseline); the instruction does not dereference `p` for the program and cannot fault, so
+    // it is sound for any address (tested by `get_many_equals_get`, which prefetches slots of
+    // tables that grow and move under it).
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 #[derive(Default)]
 struct Shard {
     cur: Slots,
@@ -194,7 +228,7 @@ impl TsidCache {
     }
 
     fn shard(&self, key: u128) -> MutexGuard<'_, Shard> {
-        self.shards[(key >> 122) as usize % SHARDS]
+        self.shards[shard_index(key)]
             .lock()
             .unwrap_or_else(|p| p.into_inner())
     }
@@ -217,6 +251,56 @@ impl TsidCache {
         }
         s.misses += 1;
         None
+    }
+
+    /// [`TsidCache::get`] for many keys: `out[i]` is the entry of `keys[i]`. The keys are
+    /// grouped by shard (one lock per shard touched, not per key) and each slot is prefetched
+    /// a few keys ahead, so that the cache misses of a batch overlap instead of queuing (a
+    /// probe is one random memory access: it was a fifth of vmstorage's ingestion CPU).
+    /// `order` is scratch space.
+    pub fn get_many(&self, keys: &[u128], out: &mut Vec<Option<Entry>>, order: &mut Vec<u32>) {
+        out.clear();
+        out.resize(keys.len(), None);
+        let mut starts = [0u32; SHARDS + 1];
+        for &k in keys {
+            starts[shard_index(nonzero(k)) + 1] += 1;
+        }
+        for i in 0..SHARDS {
+            starts[i + 1] += starts[i];
+        }
+        order.clear();
+        order.resize(keys.len(), 0);
+        let mut next = starts;
+        for (i, &k) in keys.iter().enumerate() {
+            let sh = shard_index(nonzero(k));
+            order[next[sh] as usize] = i as u32;
+            next[sh] += 1;
+        }
+        for sh in 0..SHARDS {
+            let run = &order[starts[sh] as usize..starts[sh + 1] as usize];
+            if run.is_empty() {
+                continue;
+            }
+            let mut guard = self.shards[sh].lock().unwrap_or_else(|p| p.into_inner());
+            let s = &mut *guard;
+            for (j, &i) in run.iter().enumerate() {
+                if let Some(&ahead) = run.get(j + PREFETCH_AHEAD) {
+                    s.cur.prefetch(nonzero(keys[ahead as usize]));
+                }
+                let key = nonzero(keys[i as usize]);
+                out[i as usize] = if let Some(e) = s.cur.get(key) {
+                    s.hits += 1;
+                    Some(*e)
+                } else if let Some(e) = s.prev.get(key).copied() {
+                    s.hits += 1;
+                    self.put(s, key, e);
+                    Some(e)
+                } else {
+                    s.misses += 1;
+                    None
+                };
+            }
+        }
     }
 
     /// The entry of `key`, without counting or moving it.
@@ -417,6 +501,60 @@ mod tests {
             instance_id: 3,
             days: [5, NO_DAY],
         }
+    }
+
+    fn key(i: u64) -> u128 {
+        if i == 0 {
+            0
+        } else {
+            xxhash_rust::xxh3::xxh3_128(&i.to_le_bytes())
+        }
+    }
+
+    /// `get_many` answers what `get` answers, key by key (hits, misses, duplicate keys, key
+    /// 0), and counts the same hits and misses, while the tables grow between calls.
+    #[test]
+    fn get_many_equals_get() {
+        let (a, b) = (TsidCache::new(1 << 24), TsidCache::new(1 << 24));
+        let (mut out, mut order) = (Vec::new(), Vec::new());
+        for round in 0..40u64 {
+            for i in round * 150..round * 150 + 150 {
+                a.insert(key(i), e(i));
+                b.insert(key(i), e(i));
+            }
+            let keys: Vec<u128> = (0..700u64)
+                .map(|j| key((j * 7919 + round * 31) % (round * 150 + 400)))
+                .chain([key(0), key(3), key(3)])
+                .collect();
+            a.get_many(&keys, &mut out, &mut order);
+            let want: Vec<Option<Entry>> = keys.iter().map(|&k| b.get(k)).collect();
+            assert_eq!(out, want, "round {round}");
+            assert_eq!(a.hits_misses(), b.hits_misses(), "round {round}");
+        }
+        a.get_many(&[], &mut out, &mut order);
+        assert!(out.is_empty());
+    }
+
+    /// Under capacity pressure (generations turning over, entries copied forward from the old
+    /// one during the call) every answer is the key's own entry or a miss, and at least a
+    /// generation's worth are hits.
+    #[test]
+    fn get_many_under_turnover_never_answers_another_key() {
+        let c = TsidCache::new(SHARDS * 2 * 8);
+        let (mut out, mut order) = (Vec::new(), Vec::new());
+        for i in 0..5_000u64 {
+            c.insert(key(i), e(i));
+        }
+        let keys: Vec<u128> = (0..5_000u64).map(key).collect();
+        c.get_many(&keys, &mut out, &mut order);
+        let mut hits = 0;
+        for (i, got) in out.iter().enumerate() {
+            if let Some(got) = got {
+                assert_eq!(*got, e(i as u64));
+                hits += 1;
+            }
+        }
+        assert!(hits >= SHARDS * 8 / 2, "{hits}");
     }
 
     #[test]
