@@ -582,13 +582,19 @@ impl Inner {
             pick_merge(&mem, MIN_MEM_MERGE_RATIO)
                 .unwrap_or_else(|| mem.into_iter().take(MAX_PARTS_PER_MERGE).collect())
         };
+        if chosen.len() < 2 {
+            // A flush took the parts between the wake-up and this merge: merging none of
+            // them would publish an empty part (which the next flush wrote as an empty file).
+            return;
+        }
         let mut out = Items::new();
         let stop = AtomicBool::new(false);
         if merge_parts(&chosen, self.config.prepare_block.as_ref(), &stop, &mut out).is_err() {
             return; // in-memory parts cannot fail to read; nothing changed
         }
         let id = self.next_part_id.fetch_add(1, Ordering::Relaxed);
-        self.replace_parts(&chosen, Some(Arc::new(Part::mem(id, out))));
+        let merged = (!out.is_empty()).then(|| Arc::new(Part::mem(id, out)));
+        self.replace_parts(&chosen, merged);
         self.merges.fetch_add(1, Ordering::Relaxed);
     }
 

@@ -227,3 +227,27 @@ fn regression_a_flush_does_not_wake_the_flush_thread() {
         "a new file part wakes the merge thread"
     );
 }
+
+/// Regression: a background merge of in-memory parts that ran after a flush had taken them
+/// merged nothing into an empty part, and the next flush wrote it as an empty file part (seen
+/// after every force_merge of a vmstorage).
+#[test]
+fn regression_a_merge_after_a_flush_publishes_no_empty_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Table::open(dir.path(), cfg()).unwrap();
+    t.add_items(&[b"a", b"b"]).unwrap();
+    t.flush().unwrap();
+    // The merge thread wakes up late: the flush already took every in-memory part.
+    t.inner.merge_mem_parts();
+    assert_eq!(t.stats().mem_parts, 0);
+    t.add_items(&[b"c"]).unwrap();
+    t.flush().unwrap();
+    t.force_merge().unwrap();
+    t.flush().unwrap();
+    let st = t.stats();
+    assert_eq!((st.mem_parts, st.file_parts, st.items), (0, 1, 3));
+    for p in lock(&t.inner.parts).iter() {
+        assert!(p.items > 0, "empty part {}", p.id);
+    }
+    assert_eq!(all(&t), vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+}
