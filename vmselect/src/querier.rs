@@ -98,22 +98,32 @@ impl Querier for ClusterQuerier<'_> {
         let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
         let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
         series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        for decoded in decode_series(&series, start_ms, end_ms, self.dedup_interval_ms)? {
-            let Some((labels, timestamps, values)) = decoded else {
-                continue;
-            };
-            sink(Series {
-                labels,
-                timestamps: timestamps.into(),
-                values: values.into(),
-            })?;
+        // Chunk by chunk, so that each chunk's raw blocks are freed once decoded: the query
+        // never holds all raw blocks and all decoded samples at once.
+        let mut series = series.into_iter();
+        loop {
+            let chunk: Vec<_> = series.by_ref().take(DECODE_CHUNK_SERIES).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let decoded = decode_series(&chunk, start_ms, end_ms, self.dedup_interval_ms)?;
+            drop(chunk);
+            for (labels, timestamps, values) in decoded.into_iter().flatten() {
+                sink(Series {
+                    labels,
+                    timestamps: timestamps.into(),
+                    values: values.into(),
+                })?;
+            }
         }
-        Ok(())
     }
 }
 
 /// One series decoded: labels and samples, or `None` when no sample falls in the range.
 type DecodedSeries = Option<(Labels, Vec<i64>, Vec<f64>)>;
+
+/// Series decoded per step of a select; their raw blocks are freed before the next step.
+const DECODE_CHUNK_SERIES: usize = 4096;
 
 /// Series below this are decoded on the calling thread: starting threads would cost more.
 const MIN_SERIES_PER_THREAD: usize = 256;
