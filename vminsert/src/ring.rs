@@ -12,11 +12,21 @@ use xxhash_rust::xxh3::xxh3_64;
 
 /// The placement key of a series: a hash of its tenant and canonical label set.
 pub fn series_key(tenant: Tenant, canonical_name: &[u8]) -> u64 {
-    let mut buf = Vec::with_capacity(8 + canonical_name.len());
-    buf.extend_from_slice(&tenant.account_id.to_be_bytes());
-    buf.extend_from_slice(&tenant.project_id.to_be_bytes());
-    buf.extend_from_slice(canonical_name);
-    xxh3_64(&buf)
+    // xxh3 of tenant ‖ name, built in a per-thread buffer: no allocation per series.
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.extend_from_slice(&tenant.account_id.to_be_bytes());
+        buf.extend_from_slice(&tenant.project_id.to_be_bytes());
+        buf.extend_from_slice(canonical_name);
+        let key = xxh3_64(buf);
+        if buf.capacity() > 1 << 16 {
+            *buf = Vec::new();
+        }
+        key
+    })
 }
 
 /// The set of storage nodes, identified by their addresses as configured (`-storageNode`).
@@ -53,6 +63,22 @@ impl Ring {
         out.extend(0..self.seeds.len());
         let seeds = &self.seeds;
         // Highest score first; ties (practically impossible) broken by index for determinism.
+        if seeds.len() <= SMALL_RING {
+            // The common case, once per series: scores computed once per node, on the stack,
+            // and an insertion sort (stable, so equal scores keep index order).
+            let mut scores = [0u64; SMALL_RING];
+            for (s, &seed) in scores.iter_mut().zip(seeds) {
+                *s = score(key, seed);
+            }
+            for i in 1..out.len() {
+                let mut j = i;
+                while j > 0 && scores[out[j - 1]] < scores[out[j]] {
+                    out.swap(j - 1, j);
+                    j -= 1;
+                }
+            }
+            return;
+        }
         out.sort_unstable_by(|&a, &b| {
             score(key, seeds[b])
                 .cmp(&score(key, seeds[a]))
@@ -60,6 +86,9 @@ impl Ring {
         });
     }
 }
+
+/// Rings up to this size rank on the stack.
+const SMALL_RING: usize = 32;
 
 /// A 64-bit mix of the series key and a node seed (the finaliser of SplitMix64).
 fn score(key: u64, seed: u64) -> u64 {
@@ -123,6 +152,33 @@ mod tests {
             }
         }
         assert!((3_000..5_000).contains(&moved), "moved {moved} of 20000");
+    }
+
+    /// The stack path for small rings ranks exactly as the general sort: highest score first,
+    /// ties by index.
+    #[test]
+    fn small_ring_ranking_equals_the_general_sort() {
+        let mut out = Vec::new();
+        for n in 1..=SMALL_RING {
+            let ring = Ring::new(&nodes(n));
+            for k in 0..200u64 {
+                let key = series_key(Tenant::new(k as u32 % 3, 0), &k.to_le_bytes());
+                ring.rank(key, &mut out);
+                let mut want: Vec<usize> = (0..n).collect();
+                want.sort_by(|&a, &b| {
+                    score(key, ring.seeds[b])
+                        .cmp(&score(key, ring.seeds[a]))
+                        .then(a.cmp(&b))
+                });
+                assert_eq!(out, want, "n={n} key={key}");
+            }
+        }
+        // Equal seeds give equal scores: index order.
+        let twins = Ring {
+            seeds: vec![7, 7, 7],
+        };
+        twins.rank(42, &mut out);
+        assert_eq!(out, vec![0, 1, 2]);
     }
 
     #[test]
