@@ -380,6 +380,12 @@ impl Table {
             if wal_buf.capacity() > 8 << 20 {
                 *wal_buf = Vec::new();
             }
+            // A shard that this batch would overflow becomes an in-memory part here, in the
+            // caller's thread (still under the gate, so a flush sees it): raw rows stay bounded
+            // whatever the rate, the single flusher thread does not fall behind, and the
+            // buffer never grows past its size (a reallocation would copy 6 MiB).
+            let full = (!buf.is_empty() && buf.len() + kept > MAX_ROWS_PER_SHARD)
+                .then(|| std::mem::replace(buf, s.fresh_rows()));
             if kept == batch.len() {
                 buf.extend_from_slice(batch);
             } else {
@@ -388,13 +394,13 @@ impl Table {
             s.counters
                 .rows_added
                 .fetch_add(kept as u64, Ordering::Relaxed);
-            if buf.len() >= MAX_ROWS_PER_SHARD {
-                // A full shard becomes an in-memory part here, in the caller's thread (still
-                // under the gate, so a flush sees it): raw rows stay bounded whatever the rate
-                // and the single flusher thread does not fall behind.
-                let full = std::mem::replace(buf, Vec::with_capacity(MAX_ROWS_PER_SHARD));
+            if let Some(full) = full {
                 drop(shard);
-                s.pending.fetch_sub(full.len() - kept, Ordering::Relaxed);
+                if full.len() > kept {
+                    s.pending.fetch_sub(full.len() - kept, Ordering::Relaxed);
+                } else {
+                    s.pending.fetch_add(kept - full.len(), Ordering::Relaxed);
+                }
                 s.rows_to_inmemory(full)?;
                 continue;
             }
@@ -700,8 +706,8 @@ impl Shared {
     }
 
     /// Takes every shard's buffered rows as runs of at least [`MIN_ROWS_PER_RUN`] rows (small
-    /// shards are joined; large ones are taken whole, never copied into one big vector). Each
-    /// shard gets a new buffer sized for what it held, so that it refills without doubling.
+    /// shards are joined; large ones are taken whole, never copied into one big vector, and get
+    /// a shard-sized buffer).
     fn take_raw_rows(&self) -> Vec<Vec<Row>> {
         let mut runs: Vec<Vec<Row>> = Vec::new();
         let mut small: Vec<Row> = Vec::new();
@@ -714,7 +720,7 @@ impl Shared {
             }
             taken += n;
             if n >= MIN_ROWS_PER_RUN {
-                runs.push(std::mem::replace(&mut sh.rows, Vec::with_capacity(n)));
+                runs.push(std::mem::replace(&mut sh.rows, self.fresh_rows()));
             } else {
                 if small.capacity() == 0 {
                     small.reserve_exact(MIN_ROWS_PER_RUN);
@@ -743,22 +749,32 @@ impl Shared {
 
     /// Turns rows into in-memory parts, one per month.
     fn rows_to_inmemory(&self, mut rows: Vec<Row>) -> Result<()> {
+        self.rows_to_inmemory_in(&mut rows)
+    }
+
+    /// Turns `rows` into in-memory parts, one per month, leaving `rows` empty (its
+    /// allocation kept, for reuse).
+    fn rows_to_inmemory_in(&self, rows: &mut Vec<Row>) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
         let (min, max) = rows.iter().fold((i64::MAX, i64::MIN), |(lo, hi), r| {
             (lo.min(r.timestamp), hi.max(r.timestamp))
         });
+        let month = Month::of_timestamp(min);
+        if month == Month::of_timestamp(max) {
+            let id = self.next_inmemory_id.fetch_add(1, Ordering::Relaxed);
+            let part = inmemory_part_from_rows(id, rows, self.config.dedup_interval_ms);
+            rows.clear();
+            self.partition(month)?.add_inmemory(part?);
+            return Ok(());
+        }
         let mut by_month: BTreeMap<Month, Vec<Row>> = BTreeMap::new();
-        if Month::of_timestamp(min) == Month::of_timestamp(max) {
-            by_month.insert(Month::of_timestamp(min), std::mem::take(&mut rows));
-        } else {
-            for r in rows {
-                by_month
-                    .entry(Month::of_timestamp(r.timestamp))
-                    .or_default()
-                    .push(r);
-            }
+        for r in rows.drain(..) {
+            by_month
+                .entry(Month::of_timestamp(r.timestamp))
+                .or_default()
+                .push(r);
         }
         for (month, mut rows) in by_month {
             let id = self.next_inmemory_id.fetch_add(1, Ordering::Relaxed);
@@ -766,6 +782,13 @@ impl Shared {
             self.partition(month)?.add_inmemory(part);
         }
         Ok(())
+    }
+
+    /// An empty buffer for a shard that was just taken. (Keeping emptied buffers for reuse
+    /// saved ~5 % of vmstorage's ingestion CPU in page faults but kept ~30 MiB more resident
+    /// per node; memory won.)
+    fn fresh_rows(&self) -> Vec<Row> {
+        Vec::with_capacity(MAX_ROWS_PER_SHARD)
     }
 
     fn convert_pending(&self) -> Result<()> {
