@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use promql::{Label, LabelMatcher, Labels, MatchKind, Querier, QueryError, SelectHints, Series};
+use promql::{LabelMatcher, Labels, MatchKind, Querier, QueryError, SelectHints, Series};
 use rpc::messages::{self, SearchQuery, select_request};
 use rpc::{ErrorCode, RpcError};
 use tsdb::Tenant;
@@ -222,14 +222,8 @@ pub fn search_query(
 pub fn decode_labels(raw: &[u8]) -> Result<Labels, QueryError> {
     let labels = tsdb::metric_name::decode(raw)
         .map_err(|e| QueryError::Storage(format!("storage sent a malformed series name: {e}")))?;
-    Ok(Labels::new(
-        labels
-            .into_iter()
-            .map(|l| Label {
-                name: l.name.to_owned(),
-                value: l.value.to_owned(),
-            })
-            .collect(),
+    Ok(Labels::from_sorted_pairs(
+        labels.iter().map(|l| (l.name, l.value)),
     ))
 }
 

@@ -150,6 +150,35 @@ impl Labels {
         b.finish()
     }
 
+    /// Builds a label set from pairs already in canonical order (names strictly ascending),
+    /// without copying each name and value into its own string first: for series read from
+    /// storage, whose names are canonical. Falls back to [`Labels::new`] when the pairs are
+    /// not strictly ascending, so the result is canonical either way. Empty values are
+    /// dropped.
+    pub fn from_sorted_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)> + Clone) -> Self {
+        let mut len = 0;
+        let mut prev: Option<&str> = None;
+        for (name, value) in pairs.clone() {
+            if prev.is_some_and(|p| p >= name) {
+                return Self::new(
+                    pairs
+                        .map(|(n, v)| Label {
+                            name: n.to_owned(),
+                            value: v.to_owned(),
+                        })
+                        .collect(),
+                );
+            }
+            prev = Some(name);
+            len += name.len() + value.len() + 6;
+        }
+        let mut b = Builder::with_capacity(len);
+        for (name, value) in pairs {
+            b.push(name, value);
+        }
+        b.finish()
+    }
+
     /// Builds a label set from `(name, value)` pairs.
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
         Self::new(
@@ -527,6 +556,24 @@ pub fn compile_anchored(src: &str) -> Result<Regex, regex::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `from_sorted_pairs` gives what `from_pairs` gives: for canonical input directly, and for
+    /// unsorted input, duplicate names and empty values through the fallback.
+    #[test]
+    fn from_sorted_pairs_equals_from_pairs() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[],
+            &[("__name__", "up"), ("instance", "a:1"), ("job", "node")],
+            &[("a", ""), ("b", "2")],
+            &[("job", "x"), ("__name__", "up")],
+            &[("a", "1"), ("a", "2")],
+            &[("a", "1"), ("b", ""), ("c", "3")],
+        ];
+        for pairs in cases {
+            let fast = Labels::from_sorted_pairs(pairs.iter().copied());
+            assert_eq!(fast, Labels::from_pairs(pairs), "{pairs:?}");
+        }
+    }
 
     #[test]
     fn canonical_form() {
