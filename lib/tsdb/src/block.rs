@@ -203,47 +203,13 @@ impl Block {
     /// Reads one serialized block from the start of `src`; returns it and the bytes it took.
     /// The checksum is verified here, so a block that crossed the network intact decodes.
     pub fn from_bytes(src: &[u8]) -> Result<(Block, usize)> {
-        let bad = |location: usize, what: String| {
-            Error::corruption("<block bytes>", format!("byte {location}"), what)
-        };
-        let mut r = Reader::new(src);
-        let magic = r
-            .array::<4>("block magic")
-            .map_err(|e| bad(0, e.to_string()))?;
-        if &magic != BLOCK_MAGIC {
-            return Err(bad(
-                0,
-                format!("bad block magic {magic:?}, want {BLOCK_MAGIC:?}"),
-            ));
-        }
-        let version = r.u8("block version").map_err(|e| bad(4, e.to_string()))?;
-        if version != BLOCK_FORMAT_VERSION {
-            return Err(bad(
-                4,
-                format!("unsupported block format version {version}, want {BLOCK_FORMAT_VERSION}"),
-            ));
-        }
-        let header = BlockHeader::decode(&mut r).map_err(|e| bad(e.offset, e.to_string()))?;
-        let len = header.timestamps_size as usize + header.values_size as usize;
-        let data = r
-            .bytes(len, "block data")
-            .map_err(|e| bad(e.offset, e.to_string()))?;
-        let got = checksum(&header, data);
-        if got != header.checksum {
-            return Err(bad(
-                SERIALIZED_PREFIX_LEN,
-                format!(
-                    "checksum mismatch: got {got:#010x}, want {:#010x}",
-                    header.checksum
-                ),
-            ));
-        }
+        let (header, data, used) = parse_serialized(src)?;
         let block = Block {
             header,
             data: data.to_vec(),
             origin: Origin::default(),
         };
-        Ok((block, r.position()))
+        Ok((block, used))
     }
 
     /// Decodes one serialized block (as [`Block::from_bytes`] reads it, checksum verified once)
@@ -254,36 +220,54 @@ impl Block {
         timestamps: &mut Vec<i64>,
         values: &mut Vec<f64>,
     ) -> Result<usize> {
-        let bad = |location: usize, what: String| {
-            Error::corruption("<block bytes>", format!("byte {location}"), what)
-        };
-        let mut r = Reader::new(src);
-        let magic = r
-            .array::<4>("block magic")
-            .map_err(|e| bad(0, e.to_string()))?;
-        let version = r.u8("block version").map_err(|e| bad(4, e.to_string()))?;
-        if &magic != BLOCK_MAGIC || version != BLOCK_FORMAT_VERSION {
-            return Block::from_bytes(src).map(|(_, n)| n);
-        }
-        let header = BlockHeader::decode(&mut r).map_err(|e| bad(e.offset, e.to_string()))?;
-        let len = header.timestamps_size as usize + header.values_size as usize;
-        let data = r
-            .bytes(len, "block data")
-            .map_err(|e| bad(e.offset, e.to_string()))?;
-        let got = checksum(&header, data);
-        if got != header.checksum {
-            return Err(bad(
-                SERIALIZED_PREFIX_LEN,
-                format!(
-                    "checksum mismatch: got {got:#010x}, want {:#010x}",
-                    header.checksum
-                ),
-            ));
-        }
+        let (header, data, used) = parse_serialized(src)?;
         decode_verified(&header, data, timestamps, values)
-            .map_err(|e| bad(SERIALIZED_PREFIX_LEN, e))?;
-        Ok(r.position())
+            .map_err(|e| serialized_error(SERIALIZED_PREFIX_LEN, e))?;
+        Ok(used)
     }
+}
+
+fn serialized_error(location: usize, what: String) -> Error {
+    Error::corruption("<block bytes>", format!("byte {location}"), what)
+}
+
+/// Reads the prefix, header and data of one serialized block from the start of `src` and
+/// verifies its checksum. Returns the header, the encoded columns and the bytes taken.
+fn parse_serialized(src: &[u8]) -> Result<(BlockHeader, &[u8], usize)> {
+    let bad = serialized_error;
+    let mut r = Reader::new(src);
+    let magic = r
+        .array::<4>("block magic")
+        .map_err(|e| bad(0, e.to_string()))?;
+    if &magic != BLOCK_MAGIC {
+        return Err(bad(
+            0,
+            format!("bad block magic {magic:?}, want {BLOCK_MAGIC:?}"),
+        ));
+    }
+    let version = r.u8("block version").map_err(|e| bad(4, e.to_string()))?;
+    if version != BLOCK_FORMAT_VERSION {
+        return Err(bad(
+            4,
+            format!("unsupported block format version {version}, want {BLOCK_FORMAT_VERSION}"),
+        ));
+    }
+    let header = BlockHeader::decode(&mut r).map_err(|e| bad(e.offset, e.to_string()))?;
+    let len = header.timestamps_size as usize + header.values_size as usize;
+    let data = r
+        .bytes(len, "block data")
+        .map_err(|e| bad(e.offset, e.to_string()))?;
+    let got = checksum(&header, data);
+    if got != header.checksum {
+        return Err(bad(
+            SERIALIZED_PREFIX_LEN,
+            format!(
+                "checksum mismatch: got {got:#010x}, want {:#010x}",
+                header.checksum
+            ),
+        ));
+    }
+    Ok((header, data, r.position()))
 }
 
 /// Decodes a block whose checksum is verified: both columns, then the header's time span
