@@ -1,8 +1,10 @@
 //! Helpers shared by the integration tests.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tsdb::clock::ManualClock;
 use tsdb::{Row, Table, TableConfig, Tenant, TimeRange, Tsid};
@@ -59,4 +61,59 @@ pub fn read_all(table: &Table, ids: &[u64], range: TimeRange) -> Vec<(u64, i64, 
         );
     }
     out
+}
+
+/// Kills the child on every path out of a test.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One round of a crash test: runs the test `child_test` of this binary as a child process with
+/// `envs`, waits for its first `ACK ` line, lets it run a random while below `max_wait_ms`
+/// (drawn from `rng`, an xorshift state), kills it with SIGKILL and returns every line it
+/// printed.
+pub fn kill_child_after_first_ack(
+    child_test: &str,
+    envs: &[(&str, String)],
+    rng: &mut u64,
+    max_wait_ms: u64,
+) -> Vec<String> {
+    let exe = std::env::current_exe().unwrap();
+    let child = Command::new(&exe)
+        .args([child_test, "--exact", "--nocapture", "--test-threads=1"])
+        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            sink.lock().unwrap().push(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !lines.lock().unwrap().iter().any(|l| l.starts_with("ACK ")) {
+        assert!(
+            Instant::now() < deadline,
+            "child never acknowledged a batch"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    std::thread::sleep(Duration::from_millis(*rng % max_wait_ms));
+    drop(child); // SIGKILL and reap
+    reader.join().unwrap();
+    std::mem::take(&mut *lines.lock().unwrap())
 }

@@ -6,16 +6,15 @@
 //! returned. The parent kills it with SIGKILL after a random delay, reopens the table, checks
 //! every acknowledged row is there exactly once, force-merges and checks again.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use tsdb::clock::ManualClock;
 use tsdb::{Row, Table, TableConfig, TimeRange};
 
-use crate::common::{read_all, tsid};
+use crate::common::{kill_child_after_first_ack, read_all, tsid};
 
 const DIR_ENV: &str = "TSDB_CRASH_DIR";
 const ROUND_ENV: &str = "TSDB_CRASH_ROUND";
@@ -76,16 +75,6 @@ fn writer_child() {
     });
 }
 
-/// Kills the child on every path out of the test.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn verify(table: &Table, acked: &[(u64, i64)]) {
     let ids: Vec<u64> = series_of(0).chain(series_of(1)).collect();
     let got = read_all(table, &ids, TimeRange::ALL);
@@ -119,51 +108,21 @@ fn verify(table: &Table, acked: &[(u64, i64)]) {
 #[test]
 fn kill_9_loses_no_acknowledged_row() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
     let mut acked: Vec<(u64, i64)> = Vec::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64;
     for round in 0..ROUNDS {
-        let child = Command::new(&exe)
-            .args([
-                "crash::writer_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_ENV, dir.path())
-            .env(ROUND_ENV, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut child = Killed(child);
-        let stdout = child.0.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        // Wait for the first acknowledgement, then a random while (up to 250 ms).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !lines.lock().unwrap().iter().any(|l| l.starts_with("ACK ")) {
-            assert!(
-                Instant::now() < deadline,
-                "child never acknowledged a batch"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 250));
-        drop(child); // SIGKILL and reap
-        reader.join().unwrap();
+        let lines = kill_child_after_first_ack(
+            "crash::writer_child",
+            &[
+                (DIR_ENV, dir.path().display().to_string()),
+                (ROUND_ENV, round.to_string()),
+            ],
+            &mut rng,
+            250,
+        );
         let before = acked.len();
-        for line in lines.lock().unwrap().iter() {
+        for line in &lines {
             let mut f = line.split(' ');
             if let (Some("ACK"), Some(t), Some(b)) = (f.next(), f.next(), f.next()) {
                 acked.push((t.parse().unwrap(), b.parse().unwrap()));

@@ -10,10 +10,8 @@
 //! duplicate row.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tsdb::clock::ManualClock;
@@ -22,6 +20,7 @@ use tsdb::storage::{MetricRow, Storage, StorageConfig};
 use tsdb::{TableConfig, TimeRange, mergeset};
 
 use super::{TENANT, m, name};
+use crate::common::kill_child_after_first_ack;
 
 const DIR_ENV: &str = "TSDB_STORAGE_CRASH_DIR";
 const ROUND_ENV: &str = "TSDB_STORAGE_CRASH_ROUND";
@@ -115,16 +114,6 @@ fn writer_child() {
     }
 }
 
-/// Kills the child on every path out of the test.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Checks every acknowledged row and returns how many raw copies beyond the first there are.
 ///
 /// A search (`search_samples`) must show each acknowledged row exactly once, with its value,
@@ -188,52 +177,22 @@ fn verify(s: &Storage, acked: &[u64], round: u64, merged: bool) -> usize {
 #[test]
 fn kill_9_loses_no_row_added_by_labels() {
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let started = Instant::now();
     let mut acked: Vec<u64> = Vec::new();
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut replayed_copies = 0;
     for round in 1..=ROUNDS {
-        let child = Command::new(&exe)
-            .args([
-                "storage::crash::writer_child",
-                "--exact",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(DIR_ENV, dir.path())
-            .env(ROUND_ENV, round.to_string())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut child = Killed(child);
-        let stdout = child.0.stdout.take().unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&lines);
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                sink.lock().unwrap().push(line);
-            }
-        });
-        // Wait for the first acknowledgement, then a random while (up to 200 ms).
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !lines.lock().unwrap().iter().any(|l| l.starts_with("ACK ")) {
-            assert!(
-                Instant::now() < deadline,
-                "child never acknowledged a batch"
-            );
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        std::thread::sleep(Duration::from_millis(rng % 200));
-        drop(child); // SIGKILL and reap
-        reader.join().unwrap();
+        let lines = kill_child_after_first_ack(
+            "storage::crash::writer_child",
+            &[
+                (DIR_ENV, dir.path().display().to_string()),
+                (ROUND_ENV, round.to_string()),
+            ],
+            &mut rng,
+            200,
+        );
         let before = acked.len();
-        for line in lines.lock().unwrap().iter() {
+        for line in &lines {
             // Each report is one `write` of a few bytes to a pipe: never torn.
             if let Some(b) = line.strip_prefix("ACK ").and_then(|b| b.parse().ok()) {
                 acked.push(b);
