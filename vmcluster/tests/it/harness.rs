@@ -1,7 +1,7 @@
 //! Starting a real cluster of processes on 127.0.0.1 for a test, and talking to it.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use benches::http_client::{Client, Response, encode_param};
 use benches::procs::{Proc, bin, free_port, wait_http_ok};
@@ -226,4 +226,52 @@ pub fn result(v: &serde_json::Value) -> &Vec<serde_json::Value> {
     v["data"]["result"]
         .as_array()
         .unwrap_or_else(|| panic!("no data.result in {v}"))
+}
+
+/// A snappy remote_write body with one sample (`ts`, `value`) for each of the series
+/// `metric{series="0"}` .. `metric{series="<series - 1>"}`.
+pub fn one_sample_per_series(metric: &str, series: usize, ts: i64, value: f64) -> Vec<u8> {
+    use ingest::remote_write::{TimeSeries, WriteRequest};
+    WriteRequest {
+        timeseries: (0..series)
+            .map(|i| TimeSeries {
+                labels: vec![
+                    ("__name__".into(), metric.into()),
+                    ("series".into(), i.to_string()),
+                ],
+                samples: vec![ingest::Sample {
+                    timestamp_ms: ts,
+                    value,
+                }],
+            })
+            .collect(),
+    }
+    .encode()
+}
+
+/// Posts a remote_write `body` to tenant 0 until it gets a 2xx, as Prometheus retries, pausing
+/// `pause` after each failed attempt and describing it to `on_failure`. Returns false if
+/// `deadline` passes first.
+pub fn post_until_acked(
+    client: &mut Client,
+    body: &[u8],
+    deadline: Instant,
+    pause: Duration,
+    mut on_failure: impl FnMut(String),
+) -> bool {
+    loop {
+        match client.post(
+            "/insert/0/prometheus/api/v1/write",
+            &[("Content-Encoding", "snappy")],
+            body,
+        ) {
+            Ok(r) if r.status / 100 == 2 => return true,
+            Ok(r) => on_failure(format!("{} {}", r.status, r.text())),
+            Err(e) => on_failure(e.to_string()),
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(pause);
+    }
 }

@@ -6,9 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ingest::remote_write::{TimeSeries, WriteRequest};
-
-use crate::harness::{Cluster, Options, now_ms, result};
+use crate::harness::{Cluster, Options, now_ms, one_sample_per_series, post_until_acked, result};
 
 const SERIES: usize = 40;
 
@@ -25,45 +23,21 @@ fn writer(
     let mut k = 0i64;
     while !stop.load(Ordering::Relaxed) {
         let ts = base + k * 100;
-        let req = WriteRequest {
-            timeseries: (0..SERIES)
-                .map(|i| TimeSeries {
-                    labels: vec![
-                        ("__name__".into(), "repl_test".into()),
-                        ("series".into(), i.to_string()),
-                    ],
-                    samples: vec![ingest::Sample {
-                        timestamp_ms: ts,
-                        value: k as f64,
-                    }],
-                })
-                .collect(),
-        };
-        let body = req.encode();
+        let body = one_sample_per_series("repl_test", SERIES, ts, k as f64);
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            match client.post(
-                "/insert/0/prometheus/api/v1/write",
-                &[("Content-Encoding", "snappy")],
-                &body,
-            ) {
-                Ok(r) if r.status / 100 == 2 => {
-                    acked.lock().unwrap().extend((0..SERIES).map(|i| (i, ts)));
-                    break;
-                }
-                Ok(r) => failures
-                    .lock()
-                    .unwrap()
-                    .push(format!("{} {}", r.status, r.text())),
-                Err(e) => failures.lock().unwrap().push(e.to_string()),
-            }
-            assert!(
-                Instant::now() < deadline,
-                "request {k} never acknowledged: {:?}",
-                failures.lock().unwrap().last()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let acknowledged = post_until_acked(
+            &mut client,
+            &body,
+            deadline,
+            Duration::from_millis(100),
+            |failure| failures.lock().unwrap().push(failure),
+        );
+        assert!(
+            acknowledged,
+            "request {k} never acknowledged: {:?}",
+            failures.lock().unwrap().last()
+        );
+        acked.lock().unwrap().extend((0..SERIES).map(|i| (i, ts)));
         k += 1;
         std::thread::sleep(Duration::from_millis(100));
     }

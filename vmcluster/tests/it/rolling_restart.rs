@@ -7,9 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ingest::remote_write::{TimeSeries, WriteRequest};
-
-use crate::harness::{Cluster, Options, now_ms, result};
+use crate::harness::{Cluster, Options, now_ms, one_sample_per_series, post_until_acked, result};
 
 const SERIES: usize = 200;
 
@@ -22,37 +20,19 @@ fn writer(addr: String, stop: Arc<AtomicBool>, acked: Acked, retries: Arc<Mutex<
     let mut k = 0i64;
     while !stop.load(Ordering::Relaxed) {
         let ts = base + k * 10;
-        let req = WriteRequest {
-            timeseries: (0..SERIES)
-                .map(|i| TimeSeries {
-                    labels: vec![
-                        ("__name__".into(), "rolling_test".into()),
-                        ("series".into(), i.to_string()),
-                    ],
-                    samples: vec![ingest::Sample {
-                        timestamp_ms: ts,
-                        value: k as f64,
-                    }],
-                })
-                .collect(),
-        };
-        let body = req.encode();
+        let body = one_sample_per_series("rolling_test", SERIES, ts, k as f64);
         let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            match client.post(
-                "/insert/0/prometheus/api/v1/write",
-                &[("Content-Encoding", "snappy")],
-                &body,
-            ) {
-                Ok(r) if r.status / 100 == 2 => break,
-                _ => *retries.lock().unwrap() += 1,
-            }
-            assert!(
-                Instant::now() < deadline,
-                "a write was not accepted within 60 s of retries"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let acknowledged = post_until_acked(
+            &mut client,
+            &body,
+            deadline,
+            Duration::from_millis(50),
+            |_| *retries.lock().unwrap() += 1,
+        );
+        assert!(
+            acknowledged,
+            "a write was not accepted within 60 s of retries"
+        );
         let now = Instant::now();
         acked
             .lock()
