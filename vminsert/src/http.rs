@@ -242,7 +242,15 @@ impl Api {
             .pop()
             .unwrap_or_default();
         batch.clear();
-        let parsed = tokio::task::block_in_place(|| self.parse(format, &query, &body, &mut batch));
+        // A typical request (one scrape, ~0.1 MiB) parses in well under a millisecond: parse it
+        // on the request's task. `block_in_place` hands the worker's queue to another thread
+        // (about three context switches per request, a fifth of vminsert's CPU under load), so
+        // it is kept for bodies big enough to hold a worker for long.
+        let parsed = if body.len() <= INLINE_PARSE_MAX_BODY {
+            self.parse(format, &query, &body, &mut batch)
+        } else {
+            tokio::task::block_in_place(|| self.parse(format, &query, &body, &mut batch))
+        };
         let result = match parsed {
             Err(e) => Err(Failure::Status(
                 StatusCode::BAD_REQUEST,
@@ -308,6 +316,9 @@ impl Api {
         }
     }
 }
+
+/// Request bodies up to this size are parsed on the request's own task.
+const INLINE_PARSE_MAX_BODY: usize = 256 << 10;
 
 /// Splits `/insert/<tenant>/<rest>` into the tenant and the format.
 fn parse_path(path: &str) -> Option<(Result<Tenant, String>, Format)> {

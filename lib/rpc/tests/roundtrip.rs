@@ -41,6 +41,9 @@ impl InsertService for Rows {
                 "storage is read-only: free disk space is low",
             ));
         }
+        // A series named "panic" makes the service panic, as a bug in storage would.
+        row_batch::decode(batch, |_, n, _, _| assert!(n != b"panic", "test panic"))
+            .map_err(|e| ServiceError::new(ErrorCode::InvalidRequest, e))?;
         let mut rows = self.rows.lock().unwrap();
         row_batch::decode(batch, |t, n, ts, v| {
             rows.push((t, n.to_vec(), ts, v.to_bits()))
@@ -279,4 +282,33 @@ async fn a_dead_node_backs_off_then_recovers() {
     assert!(client.last_error().is_none());
     stop_tx.send(true).unwrap();
     h.await.unwrap();
+}
+
+/// A panicking insert, whether stored on the connection's task (small batch) or on the blocking
+/// pool (a batch over 4 MiB), is answered with an internal error; the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_insert_is_an_internal_error_for_small_and_large_batches() {
+    let svc = Arc::new(Rows::default());
+    let (ia, _sa, stop, h1, h2) = start(svc.clone()).await;
+    let client = NodeClient::new(ia, Role::Insert, ClientConfig::default());
+    let timeout = Duration::from_secs(10);
+    for filler_series in [0usize, 40_000] {
+        let mut batch = RowBatchWriter::new();
+        let long_name = vec![b'x'; 100];
+        for i in 0..filler_series {
+            batch.push_series(Tenant::new(0, 0), &long_name, [(i as i64, 1.0)]);
+        }
+        batch.push_series(Tenant::new(0, 0), b"panic", [(1, 1.0)]);
+        assert_eq!(batch.len() > 4 << 20, filler_series > 0);
+        let err = client.insert(batch.as_bytes(), timeout).await.unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::Internal), "{err}");
+        assert!(err.to_string().contains("insert panicked"), "{err}");
+    }
+    let mut batch = RowBatchWriter::new();
+    batch.push_series(Tenant::new(0, 0), b"after", [(5, 2.0)]);
+    assert_eq!(client.insert(batch.as_bytes(), timeout).await.unwrap(), 1);
+    assert_eq!(svc.rows.lock().unwrap().len(), 1);
+    stop.send(true).unwrap();
+    h1.await.unwrap();
+    h2.await.unwrap();
 }
