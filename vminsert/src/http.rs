@@ -242,7 +242,7 @@ impl Api {
             .pop()
             .unwrap_or_default();
         batch.clear();
-        // A typical request (one scrape, ~0.1 MiB) parses in well under a millisecond: parse it
+        // A typical request (one scrape, ~10 KiB snappy) parses in well under a millisecond: parse it
         // on the request's task. `block_in_place` hands the worker's queue to another thread
         // (about three context switches per request, a fifth of vminsert's CPU under load), so
         // it is kept for bodies big enough to hold a worker for long.
