@@ -251,14 +251,15 @@ async fn insert_call(
     svc: &Arc<dyn InsertService>,
     payload: Vec<u8>,
 ) -> Result<Result<u64, ServiceError>, &'static str> {
-    if payload.len() <= INLINE_INSERT_MAX_BYTES {
-        return std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| svc.insert(&payload)))
-            .map_err(|_| "insert panicked");
-    }
-    let svc = Arc::clone(svc);
-    tokio::task::spawn_blocking(move || svc.insert(&payload))
-        .await
-        .map_err(|_| "insert panicked")
+    let outcome = if payload.len() <= INLINE_INSERT_MAX_BYTES {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| svc.insert(&payload))).ok()
+    } else {
+        let svc = Arc::clone(svc);
+        tokio::task::spawn_blocking(move || svc.insert(&payload))
+            .await
+            .ok()
+    };
+    outcome.ok_or("insert panicked")
 }
 
 /// Insert payloads up to this size are stored on the connection's task.
