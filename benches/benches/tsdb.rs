@@ -171,6 +171,26 @@ fn add_rows(c: &mut Criterion) {
     g.finish();
 }
 
+fn inmemory_part(c: &mut Criterion) {
+    // One run as a vmstorage node of a two-node cluster turns it into an in-memory part:
+    // ~128 k rows of ~21 k series (every other series of 84 hosts), 6 scrapes, arrival order.
+    let (_, all) = rows(84, 6 * 15_000);
+    let run: Vec<Row> = all
+        .into_iter()
+        .filter(|r| r.tsid.metric_id % 2 == 0)
+        .collect();
+    let mut g = c.benchmark_group("tsdb_inmemory_part");
+    g.throughput(Throughput::Elements(run.len() as u64));
+    g.bench_function("from_rows_128k", |b| {
+        b.iter_batched_ref(
+            || run.clone(),
+            |rows| tsdb::inmemory_part::inmemory_part_from_rows(1, rows, 0).unwrap(),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
 /// Ingests a data set and merges it fully; returns the table, the tsids and the samples.
 fn ingest(dir: &std::path::Path, hosts: usize, duration_ms: i64) -> (Table, Vec<Tsid>, u64) {
     let (tsids, rows) = rows(hosts, duration_ms);
@@ -256,6 +276,7 @@ fn report_bytes_per_sample() {
 pub fn benches(c: &mut Criterion) {
     codecs(c);
     add_rows(c);
+    inmemory_part(c);
     search(c);
     disk(c);
 }
