@@ -6,6 +6,7 @@
 //! fills, so the "answer only after every copy is acknowledged" rule costs latency, not
 //! throughput.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ pub const MAX_PENDING_BYTES: usize = 16 << 20;
 struct Pending {
     batch: RowBatchWriter,
     waiters: Vec<oneshot::Sender<Result<(), RpcError>>>,
+    /// Buffers of sent batches, handed back for the next batches to fill (at most one per
+    /// sender is kept).
+    spare: Vec<Vec<u8>>,
 }
 
 /// Batches rows for one storage node and sends them.
@@ -35,6 +39,8 @@ pub struct NodeWriter {
     /// Signalled whenever a sender takes the pending batch.
     taken: Notify,
     timeout: Duration,
+    /// Sender tasks started: how many spare buffers are worth keeping.
+    senders: AtomicUsize,
     rows_sent: Arc<Counter>,
     send_errors: Arc<Counter>,
     send_seconds: Arc<Histogram>,
@@ -50,6 +56,7 @@ impl NodeWriter {
             wake: Notify::new(),
             taken: Notify::new(),
             timeout,
+            senders: AtomicUsize::new(0),
             rows_sent: metrics.counter(&format!("vm_rpc_rows_sent_total{{addr=\"{addr}\"}}")),
             send_errors: metrics.counter(&format!("vm_rpc_send_errors_total{{addr=\"{addr}\"}}")),
             send_seconds: metrics.histogram(
@@ -97,9 +104,22 @@ impl NodeWriter {
 
     /// Starts `senders` sender tasks on the current runtime.
     pub fn start(self: &Arc<Self>, senders: usize) {
+        self.senders.fetch_add(senders.max(1), Ordering::Relaxed);
         for _ in 0..senders.max(1) {
             let me = Arc::clone(self);
             tokio::spawn(async move { me.sender_loop().await });
+        }
+    }
+
+    /// Keeps a sent batch's buffer for a later batch, unless enough are kept already or it
+    /// grew unusually large (a burst should not stay resident).
+    fn give_back(&self, buf: Vec<u8>) {
+        if buf.capacity() > MAX_PENDING_BYTES {
+            return;
+        }
+        let mut p = self.pending.lock().unwrap_or_else(|e| e.into_inner());
+        if p.spare.len() < self.senders.load(Ordering::Relaxed) {
+            p.spare.push(buf);
         }
     }
 
@@ -112,7 +132,8 @@ impl NodeWriter {
                     if p.waiters.is_empty() {
                         None
                     } else {
-                        Some((p.batch.take(), std::mem::take(&mut p.waiters)))
+                        let next = p.spare.pop().unwrap_or_default();
+                        Some((p.batch.take_into(next), std::mem::take(&mut p.waiters)))
                     }
                 };
                 let Some((batch, waiters)) = taken else { break };
@@ -139,6 +160,7 @@ impl NodeWriter {
                 for w in waiters {
                     let _ = w.send(res.clone());
                 }
+                self.give_back(batch);
             }
         }
     }

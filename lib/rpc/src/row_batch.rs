@@ -80,6 +80,15 @@ impl RowBatchWriter {
         std::mem::take(&mut self.buf)
     }
 
+    /// Takes the encoded batch and continues in `buf` (cleared first): a sender that hands
+    /// back the buffer of its last sent batch spares the next batch growing from empty, which
+    /// copies it on every doubling.
+    pub fn take_into(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
+        buf.clear();
+        self.rows = 0;
+        std::mem::replace(&mut self.buf, buf)
+    }
+
     /// Empties the batch, keeping its memory.
     pub fn clear(&mut self) {
         self.rows = 0;
@@ -124,6 +133,31 @@ pub fn decode<'a>(
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn take_into_hands_out_the_batch_and_continues_in_the_given_buffer() {
+        let mut w = RowBatchWriter::new();
+        w.push_series(Tenant::new(1, 2), b"a", [(5, 1.0)]);
+        let first = w.as_bytes().to_vec();
+        let spare = Vec::with_capacity(4096);
+        let spare_ptr = spare.as_ptr();
+        let mut dirty = spare;
+        dirty.extend_from_slice(b"stale bytes of an earlier batch");
+        assert_eq!(w.take_into(dirty), first);
+        assert!(w.is_empty() && w.len() == 0);
+        w.push_series(Tenant::new(1, 2), b"b", [(6, 2.0)]);
+        assert_eq!(
+            w.as_bytes().as_ptr(),
+            spare_ptr,
+            "the spare buffer is reused"
+        );
+        let mut rows = Vec::new();
+        decode(w.as_bytes(), |t, name, ts, v| {
+            rows.push((t, name.to_vec(), ts, v))
+        })
+        .unwrap();
+        assert_eq!(rows, vec![(Tenant::new(1, 2), b"b".to_vec(), 6, 2.0)]);
+    }
 
     proptest! {
         #[test]
