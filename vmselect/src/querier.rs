@@ -56,34 +56,20 @@ impl ClusterQuerier<'_> {
         start_ms: i64,
         end_ms: i64,
     ) -> Result<SeriesBlocks, QueryError> {
-        let chunks = self.search_chunks(matchers, start_ms, end_ms)?;
-        let mut map = SeriesBlocks::default();
-        for chunk in &chunks {
-            decode_chunk(chunk, |name, blocks| {
-                let entry = map.entry(name.to_vec()).or_default();
-                entry.extend(blocks.into_iter().map(<[u8]>::to_vec));
-            })?;
-        }
-        Ok(map)
-    }
-
-    /// Fetches every matching series from every node as the series chunks the nodes sent,
-    /// kept as they arrived: no copy per series or block.
-    pub fn search_chunks(
-        &self,
-        matchers: &[LabelMatcher],
-        start_ms: i64,
-        end_ms: i64,
-    ) -> Result<Vec<Vec<u8>>, QueryError> {
         let query = search_query(self.tenant, matchers, start_ms, end_ms, self.max_series);
         let request = Cluster::request(select_request::Kind::Search(query));
-        let collected: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+        let collected: Mutex<SeriesBlocks> = Mutex::new(SeriesBlocks::default());
         let on_chunk = |_node: usize, chunk: Vec<u8>| -> Result<(), RpcError> {
-            collected
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(chunk);
-            Ok(())
+            let mut map = collected.lock().unwrap_or_else(|e| e.into_inner());
+            rpc::series_chunk::decode(&chunk, |name, blocks| {
+                let entry = map.entry(name.to_vec()).or_default();
+                entry.extend(blocks.into_iter().map(<[u8]>::to_vec));
+                Ok(())
+            })
+            .map_err(|message| RpcError::Protocol {
+                node: "storage".into(),
+                message,
+            })
         };
         let timeout = self.remaining()?;
         let fanout = self
@@ -100,40 +86,6 @@ impl ClusterQuerier<'_> {
     }
 }
 
-/// Calls `series(name, blocks)` for every series of a chunk a node sent.
-fn decode_chunk<'a>(
-    chunk: &'a [u8],
-    mut series: impl FnMut(&'a [u8], Vec<&'a [u8]>),
-) -> Result<(), QueryError> {
-    rpc::series_chunk::decode(chunk, |name, blocks| {
-        series(name, blocks);
-        Ok(())
-    })
-    .map_err(|message| QueryError::Storage(format!("storage sent a bad answer: {message}")))
-}
-
-/// A series' canonical name and raw blocks, borrowed from the chunks they arrived in.
-type RawSeries<'a> = (&'a [u8], Vec<&'a [u8]>);
-
-/// The series of `chunks` sorted by name, each with every block of it that any node sent.
-fn series_of_chunks(chunks: &[Vec<u8>]) -> Result<Vec<RawSeries<'_>>, QueryError> {
-    let mut series: Vec<RawSeries<'_>> = Vec::new();
-    for chunk in chunks {
-        decode_chunk(chunk, |name, blocks| series.push((name, blocks)))?;
-    }
-    series.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    // A series held by several nodes (replicas, rerouted writes) or split between chunks
-    // arrives more than once: join its blocks.
-    series.dedup_by(|later, kept| {
-        if later.0 != kept.0 {
-            return false;
-        }
-        kept.1.append(&mut later.1);
-        true
-    });
-    Ok(series)
-}
-
 impl Querier for ClusterQuerier<'_> {
     fn select<'a>(
         &'a self,
@@ -143,12 +95,19 @@ impl Querier for ClusterQuerier<'_> {
         _hints: &SelectHints,
         sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
-        // The raw chunks stay until the select ends (they are a small fraction of the samples
-        // they decode into); series are decoded a step at a time, in parallel.
-        let chunks = self.search_chunks(matchers, start_ms, end_ms)?;
-        let series = series_of_chunks(&chunks)?;
-        for step in series.chunks(DECODE_CHUNK_SERIES) {
-            let decoded = decode_series(step, start_ms, end_ms, self.dedup_interval_ms)?;
+        let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
+        let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
+        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // Chunk by chunk, so that each chunk's raw blocks are freed once decoded: the query
+        // never holds all raw blocks and all decoded samples at once.
+        let mut series = series.into_iter();
+        loop {
+            let chunk: Vec<_> = series.by_ref().take(DECODE_CHUNK_SERIES).collect();
+            if chunk.is_empty() {
+                return Ok(());
+            }
+            let decoded = decode_series(&chunk, start_ms, end_ms, self.dedup_interval_ms)?;
+            drop(chunk);
             for (labels, timestamps, values) in decoded.into_iter().flatten() {
                 sink(Series {
                     labels,
@@ -157,14 +116,13 @@ impl Querier for ClusterQuerier<'_> {
                 })?;
             }
         }
-        Ok(())
     }
 }
 
 /// One series decoded: labels and samples, or `None` when no sample falls in the range.
 type DecodedSeries = Option<(Labels, Vec<i64>, Vec<f64>)>;
 
-/// Series decoded per step of a select, spread over the cores.
+/// Series decoded per step of a select; their raw blocks are freed before the next step.
 const DECODE_CHUNK_SERIES: usize = 4096;
 
 /// Series below this are decoded on the calling thread: starting threads would cost more.
@@ -173,18 +131,19 @@ const MIN_SERIES_PER_THREAD: usize = 256;
 /// Decodes every series' labels and blocks into samples in `[start_ms, end_ms]`, in the order
 /// given, spread over the machine's cores (block decoding is most of a heavy select's time).
 fn decode_series(
-    series: &[RawSeries<'_>],
+    series: &[(Vec<u8>, Vec<Vec<u8>>)],
     start_ms: i64,
     end_ms: i64,
     dedup_interval_ms: i64,
 ) -> Result<Vec<DecodedSeries>, QueryError> {
-    let decode_one = |(name, blocks): &RawSeries<'_>| -> Result<DecodedSeries, QueryError> {
-        let (timestamps, values) = merge_blocks(blocks, start_ms, end_ms, dedup_interval_ms)?;
-        if timestamps.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some((decode_labels(name)?, timestamps, values)))
-    };
+    let decode_one =
+        |(name, blocks): &(Vec<u8>, Vec<Vec<u8>>)| -> Result<DecodedSeries, QueryError> {
+            let (timestamps, values) = merge_blocks(blocks, start_ms, end_ms, dedup_interval_ms)?;
+            if timestamps.is_empty() {
+                return Ok(None);
+            }
+            Ok(Some((decode_labels(name)?, timestamps, values)))
+        };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(series.len() / MIN_SERIES_PER_THREAD)
@@ -276,8 +235,8 @@ thread_local! {
 
 /// Decodes the blocks of one series (from any nodes, in any order, possibly overlapping) into
 /// sorted samples in `[start_ms, end_ms]`, de-duplicated to `dedup_interval_ms`.
-pub fn merge_blocks<B: AsRef<[u8]>>(
-    blocks: &[B],
+pub fn merge_blocks(
+    blocks: &[Vec<u8>],
     start_ms: i64,
     end_ms: i64,
     dedup_interval_ms: i64,
@@ -288,7 +247,7 @@ pub fn merge_blocks<B: AsRef<[u8]>>(
         let (mut timestamps, mut values) = DECODE_SCRATCH.with_borrow_mut(|(ts, vs)| {
             ts.clear();
             vs.clear();
-            tsdb::Block::decode_serialized(raw.as_ref(), ts, vs)
+            tsdb::Block::decode_serialized(raw, ts, vs)
                 .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
             let lo = ts.partition_point(|&t| t < start_ms);
             let hi = ts.partition_point(|&t| t <= end_ms).max(lo);
@@ -299,7 +258,7 @@ pub fn merge_blocks<B: AsRef<[u8]>>(
     }
     let mut decoded = Vec::with_capacity(blocks.len());
     for raw in blocks {
-        let (mut block, _) = tsdb::Block::from_bytes(raw.as_ref())
+        let (mut block, _) = tsdb::Block::from_bytes(raw)
             .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
         // Nodes number series independently: give every copy the same id before merging.
         block.retag(tsdb::Tsid::default());
@@ -334,35 +293,6 @@ mod tests {
 
     /// One block takes the in-place path, two copies of it the general merge: both give the
     /// same samples for every range and dedup interval, and a damaged block is an error.
-    #[test]
-    fn a_series_sent_in_several_chunks_is_joined_and_series_come_sorted() {
-        let chunk = |series: &[(&[u8], &[&[u8]])]| {
-            let mut w = rpc::series_chunk::SeriesChunkWriter::new();
-            for (name, blocks) in series {
-                w.push_series(name, blocks.iter().copied());
-            }
-            w.take()
-        };
-        let chunks = vec![
-            chunk(&[(b"b", &[b"b1"]), (b"a", &[b"a1", b"a2"])]),
-            chunk(&[(b"c", &[b"c1"]), (b"b", &[b"b2"])]),
-        ];
-        let mut got = series_of_chunks(&chunks).unwrap();
-        // Blocks come in any order (the merge sorts samples).
-        got.iter_mut().for_each(|s| s.1.sort());
-        let want: Vec<RawSeries<'_>> = vec![
-            (b"a", vec![b"a1", b"a2"]),
-            (b"b", vec![b"b1", b"b2"]),
-            (b"c", vec![b"c1"]),
-        ];
-        assert_eq!(got, want);
-        let bad = vec![vec![5u8, 1, 2]];
-        assert!(matches!(
-            series_of_chunks(&bad),
-            Err(QueryError::Storage(m)) if m.contains("bad answer")
-        ));
-    }
-
     #[test]
     fn one_block_fast_path_equals_the_general_merge() {
         let timestamps: Vec<i64> = (0..500).map(|i| 1_000 + i * 15_000 + i % 7).collect();
