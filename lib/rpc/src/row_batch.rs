@@ -144,7 +144,7 @@ mod tests {
         let mut dirty = spare;
         dirty.extend_from_slice(b"stale bytes of an earlier batch");
         assert_eq!(w.take_into(dirty), first);
-        assert!(w.is_empty() && w.len() == 0);
+        assert!(w.is_empty() && w.as_bytes().is_empty());
         w.push_series(Tenant::new(1, 2), b"b", [(6, 2.0)]);
         assert_eq!(
             w.as_bytes().as_ptr(),
