@@ -98,6 +98,26 @@ fn limits_name_their_flags() {
     assert_eq!(result(&v).len(), 3, "{v}");
 }
 
+/// Waits (at most 5 s) until `/proc/<pid>/stat` shows the process stopped (state `T`).
+fn wait_until_stopped(pid: libc::pid_t) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name, which is in parentheses and may hold spaces.
+        let state = stat
+            .rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next());
+        if state == Some('T') {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "process {pid} did not stop: {stat}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 #[test]
 fn a_missing_node_makes_answers_partial_or_refused() {
     let mut c = Cluster::start(Options {
@@ -121,6 +141,9 @@ fn a_missing_node_makes_answers_partial_or_refused() {
     let pid = c.storages[1].proc_.pid().unwrap() as libc::pid_t;
     // SAFETY: kill(2) on a child we started, with a valid signal; no memory effects.
     unsafe { libc::kill(pid, libc::SIGSTOP) };
+    // kill(2) returns before a node running on the other core has stopped: a fast query could
+    // still be answered by it. Wait until the kernel reports the process stopped.
+    wait_until_stopped(pid);
     let started = std::time::Instant::now();
     let (st, v) = c.select_json(
         "0",
