@@ -315,13 +315,7 @@ pub fn checksum(h: &BlockHeader, data: &[u8]) -> u32 {
         fields[at..at + bytes.len()].copy_from_slice(bytes);
         at += bytes.len();
     };
-    let t = &h.tsid;
-    put(&t.tenant.account_id.to_be_bytes());
-    put(&t.tenant.project_id.to_be_bytes());
-    put(&t.metric_group_id.to_be_bytes());
-    put(&t.job_id.to_be_bytes());
-    put(&t.instance_id.to_be_bytes());
-    put(&t.metric_id.to_be_bytes());
+    put(&h.tsid.to_bytes());
     put(&h.min_timestamp.to_le_bytes());
     put(&h.max_timestamp.to_le_bytes());
     put(&h.timestamps_size.to_le_bytes());

@@ -45,12 +45,19 @@ impl Tsid {
 
     /// Appends the 32-byte big-endian encoding to `buf`.
     pub fn encode(&self, buf: &mut Vec<u8>) {
-        buf.extend_from_slice(&self.tenant.account_id.to_be_bytes());
-        buf.extend_from_slice(&self.tenant.project_id.to_be_bytes());
-        buf.extend_from_slice(&self.metric_group_id.to_be_bytes());
-        buf.extend_from_slice(&self.job_id.to_be_bytes());
-        buf.extend_from_slice(&self.instance_id.to_be_bytes());
-        buf.extend_from_slice(&self.metric_id.to_be_bytes());
+        buf.extend_from_slice(&self.to_bytes());
+    }
+
+    /// The 32-byte big-endian encoding, on the stack.
+    pub fn to_bytes(&self) -> [u8; Self::ENCODED_LEN] {
+        let mut b = [0u8; Self::ENCODED_LEN];
+        b[0..4].copy_from_slice(&self.tenant.account_id.to_be_bytes());
+        b[4..8].copy_from_slice(&self.tenant.project_id.to_be_bytes());
+        b[8..16].copy_from_slice(&self.metric_group_id.to_be_bytes());
+        b[16..20].copy_from_slice(&self.job_id.to_be_bytes());
+        b[20..24].copy_from_slice(&self.instance_id.to_be_bytes());
+        b[24..32].copy_from_slice(&self.metric_id.to_be_bytes());
+        b
     }
 
     /// Decodes the first 32 bytes of `src`; `None` when `src` is shorter.
