@@ -4,6 +4,7 @@
 //! into fewer, larger parts, one partition per UTC month.
 //!
 //! Threads: callers of [`Table::add_rows`] and [`Table::search`] (any number), one flusher,
+//! one converter (turns full shard buffers into in-memory parts off the caller's path),
 //! `merge_workers` mergers. The background threads hold the table's shared state, never the
 //! [`Table`]; [`Table::close`] (or drop) stops and joins them.
 
@@ -45,6 +46,11 @@ const MIN_ROWS_PER_RUN: usize = 64 << 10;
 /// Buffered rows of one shard at which the `add_rows` call that filled it turns them into an
 /// in-memory part (6 MiB of rows), as VictoriaMetrics's raw-row shards do.
 const MAX_ROWS_PER_SHARD: usize = 128 << 10;
+
+/// Full shard buffers that may wait for the converter thread; an `add_rows` call that fills a
+/// shard while this many wait converts its buffer itself, so a converter that falls behind
+/// slows writers down instead of letting raw rows pile up (each buffer holds 6 MiB).
+const MAX_QUEUED_RUNS: usize = 2;
 
 /// Rows per WAL record; bigger batches are split.
 const ROWS_PER_WAL_RECORD: usize = 1 << 16;
@@ -200,6 +206,12 @@ pub(crate) struct Shared {
     shards: Vec<Mutex<Shard>>,
     next_shard: AtomicUsize,
     pending: AtomicUsize,
+    /// Full shard buffers for the converter, pushed under the gate (so a flush holding it
+    /// exclusively takes them with the shards) and popped under `flush_lock` (so a flush never
+    /// runs while a popped buffer is not yet an in-memory part).
+    full_runs: Mutex<Vec<Vec<Row>>>,
+    queued_rows: AtomicUsize,
+    convert_wake: (Mutex<bool>, Condvar),
     /// Serializes buffer conversions and flushes.
     flush_lock: Mutex<()>,
     partitions: RwLock<BTreeMap<Month, Arc<Partition>>>,
@@ -291,6 +303,9 @@ impl Table {
             gate: RwLock::new(()),
             next_shard: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
+            full_runs: Mutex::new(Vec::new()),
+            queued_rows: AtomicUsize::new(0),
+            convert_wake: (Mutex::new(false), Condvar::new()),
             flush_lock: Mutex::new(()),
             partitions: RwLock::new(partitions),
             stop: AtomicBool::new(false),
@@ -313,6 +328,8 @@ impl Table {
         let mut threads = Vec::new();
         let s = Arc::clone(&shared);
         threads.push(spawn("tsdb-flusher", move || s.flusher_loop())?);
+        let s = Arc::clone(&shared);
+        threads.push(spawn("tsdb-converter", move || s.converter_loop())?);
         for i in 0..shared.config.merge_workers {
             let s = Arc::clone(&shared);
             threads.push(spawn(&format!("tsdb-merger-{i}"), move || s.merger_loop())?);
@@ -382,10 +399,11 @@ impl Table {
             if wal_buf.capacity() > 8 << 20 {
                 *wal_buf = Vec::new();
             }
-            // A shard that this batch would overflow becomes an in-memory part here, in the
-            // caller's thread (still under the gate, so a flush sees it): raw rows stay bounded
-            // whatever the rate, the single flusher thread does not fall behind, and the
-            // buffer never grows past its size (a reallocation would copy 6 MiB).
+            // A shard that this batch would overflow is handed, whole, to the converter thread
+            // (still under the gate, so a flush sees it), or converted here when the converter
+            // is behind: raw rows stay bounded whatever the rate, the caller's answer does not
+            // wait for a sort and encode (~16 ms) unless it must, and the buffer never grows
+            // past its size (a reallocation would copy 6 MiB).
             let full = (!buf.is_empty() && buf.len() + kept > MAX_ROWS_PER_SHARD)
                 .then(|| std::mem::replace(buf, s.fresh_rows()));
             if kept == batch.len() {
@@ -403,7 +421,16 @@ impl Table {
                 } else {
                     s.pending.fetch_add(kept - full.len(), Ordering::Relaxed);
                 }
-                s.rows_to_inmemory(full)?;
+                let mut queue = lock(&s.full_runs);
+                if queue.len() < MAX_QUEUED_RUNS {
+                    s.queued_rows.fetch_add(full.len(), Ordering::Relaxed);
+                    queue.push(full);
+                    drop(queue);
+                    s.wake(&s.convert_wake);
+                } else {
+                    drop(queue);
+                    s.rows_to_inmemory(full)?;
+                }
                 continue;
             }
             let pending = s.pending.fetch_add(kept, Ordering::Relaxed) + kept;
@@ -505,6 +532,7 @@ impl Table {
     fn stop_threads(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
         self.shared.wake(&self.shared.flush_wake);
+        self.shared.wake(&self.shared.convert_wake);
         self.shared.wake(&self.shared.merge_wake);
         for t in self.threads.drain(..) {
             // A panicked background thread has nothing left to clean up.
@@ -575,6 +603,38 @@ impl Shared {
                 self.record_error(&e);
             }
         }
+    }
+
+    fn converter_loop(&self) {
+        while self.sleep(&self.convert_wake, self.config.inmemory_interval) {
+            if let Err(e) = self.convert_queued() {
+                self.record_error(&e);
+            }
+        }
+    }
+
+    /// Turns the queued full shard buffers into in-memory parts, oldest first.
+    fn convert_queued(&self) -> Result<()> {
+        loop {
+            let _f = lock(&self.flush_lock);
+            let run = {
+                let mut queue = lock(&self.full_runs);
+                if queue.is_empty() {
+                    return Ok(());
+                }
+                queue.remove(0)
+            };
+            self.queued_rows.fetch_sub(run.len(), Ordering::Relaxed);
+            self.rows_to_inmemory(run)?;
+        }
+    }
+
+    /// Takes the full shard buffers that wait for the converter.
+    fn take_queued_runs(&self) -> Vec<Vec<Row>> {
+        let runs = std::mem::take(&mut *lock(&self.full_runs));
+        let rows: usize = runs.iter().map(Vec::len).sum();
+        self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
+        runs
     }
 
     fn merger_loop(&self) {
@@ -803,7 +863,10 @@ impl Shared {
         let _f = lock(&self.flush_lock);
         let (rotated, rows) = {
             let _g = self.gate.write().unwrap_or_else(|p| p.into_inner());
-            (self.wal.rotate()?, self.take_raw_rows())
+            let rotated = self.wal.rotate()?;
+            let mut runs = self.take_queued_runs();
+            runs.append(&mut self.take_raw_rows());
+            (rotated, runs)
         };
         self.runs_to_inmemory(rows)?;
         let params = MergeParams {
@@ -830,7 +893,8 @@ impl Shared {
     fn stats(&self) -> TableStats {
         let c = &self.counters;
         let mut st = TableStats {
-            pending_rows: self.pending.load(Ordering::Relaxed) as u64,
+            pending_rows: (self.pending.load(Ordering::Relaxed)
+                + self.queued_rows.load(Ordering::Relaxed)) as u64,
             rows_added: c.rows_added.load(Ordering::Relaxed),
             rows_replayed: c.rows_replayed.load(Ordering::Relaxed),
             rows_dropped_too_old: c.too_old.load(Ordering::Relaxed),
