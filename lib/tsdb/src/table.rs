@@ -210,7 +210,6 @@ pub(crate) struct Shared {
     /// exclusively takes them with the shards) and popped under `flush_lock` (so a flush never
     /// runs while a popped buffer is not yet an in-memory part).
     full_runs: Mutex<Vec<Vec<Row>>>,
-    queued_rows: AtomicUsize,
     convert_wake: (Mutex<bool>, Condvar),
     /// Serializes buffer conversions and flushes.
     flush_lock: Mutex<()>,
@@ -304,7 +303,6 @@ impl Table {
             next_shard: AtomicUsize::new(0),
             pending: AtomicUsize::new(0),
             full_runs: Mutex::new(Vec::new()),
-            queued_rows: AtomicUsize::new(0),
             convert_wake: (Mutex::new(false), Condvar::new()),
             flush_lock: Mutex::new(()),
             partitions: RwLock::new(partitions),
@@ -423,7 +421,6 @@ impl Table {
                 }
                 let mut queue = lock(&s.full_runs);
                 if queue.len() < MAX_QUEUED_RUNS {
-                    s.queued_rows.fetch_add(full.len(), Ordering::Relaxed);
                     queue.push(full);
                     drop(queue);
                     s.wake(&s.convert_wake);
@@ -624,17 +621,13 @@ impl Shared {
                 }
                 queue.remove(0)
             };
-            self.queued_rows.fetch_sub(run.len(), Ordering::Relaxed);
             self.rows_to_inmemory(run)?;
         }
     }
 
     /// Takes the full shard buffers that wait for the converter.
     fn take_queued_runs(&self) -> Vec<Vec<Row>> {
-        let runs = std::mem::take(&mut *lock(&self.full_runs));
-        let rows: usize = runs.iter().map(Vec::len).sum();
-        self.queued_rows.fetch_sub(rows, Ordering::Relaxed);
-        runs
+        std::mem::take(&mut *lock(&self.full_runs))
     }
 
     fn merger_loop(&self) {
@@ -894,7 +887,8 @@ impl Shared {
         let c = &self.counters;
         let mut st = TableStats {
             pending_rows: (self.pending.load(Ordering::Relaxed)
-                + self.queued_rows.load(Ordering::Relaxed)) as u64,
+                + lock(&self.full_runs).iter().map(Vec::len).sum::<usize>())
+                as u64,
             rows_added: c.rows_added.load(Ordering::Relaxed),
             rows_replayed: c.rows_replayed.load(Ordering::Relaxed),
             rows_dropped_too_old: c.too_old.load(Ordering::Relaxed),

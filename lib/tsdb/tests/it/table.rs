@@ -312,9 +312,27 @@ fn concurrent_writers_lose_nothing() {
     let _ = tsid(0);
 }
 
+/// Rows `k` in `0..count` as the large-buffer tests write them (series `k % series`, timestamp
+/// `NOW - 10_000_000 + k`, value `k`), in the order a search returns them.
+fn numbered_rows(count: i64, series: u64) -> Vec<(u64, i64, u64)> {
+    let mut rows: Vec<(u64, i64, u64)> = (0..count)
+        .map(|k| {
+            (
+                k as u64 % series,
+                NOW - 10_000_000 + k,
+                (k as f64).to_bits(),
+            )
+        })
+        .collect();
+    rows.sort_by_key(|x| (tsid(x.0), x.1));
+    rows
+}
+
 /// Large buffers: a shard that fills up (128 Ki rows) becomes an in-memory part on the
-/// converter thread (or in the caller's when the converter is behind); crossing `max_pending_rows` makes the flusher convert the rest before its
-/// interval (shards over the per-run size alone, small ones joined). After a flush every row comes out once, in order, also after a reopen.
+/// converter thread (or in the caller's when the converter is behind); crossing
+/// `max_pending_rows` makes the flusher convert the rest before its interval (shards over the
+/// per-run size alone, small ones joined). After a flush every row comes out once, in order,
+/// also after a reopen.
 #[test]
 fn large_buffers_convert_in_runs_and_early_without_losing_rows() {
     let dir = tempfile::tempdir().unwrap();
@@ -359,17 +377,7 @@ fn large_buffers_convert_in_runs_and_early_without_losing_rows() {
     let check = |t: &Table| {
         let got = read_all(t, &ids, TimeRange::ALL);
         assert_eq!(got.len(), 3 * per_thread as usize);
-        let mut want: Vec<(u64, i64, u64)> = (0..3 * per_thread)
-            .map(|k| {
-                (
-                    k as u64 % series,
-                    NOW - 10_000_000 + k,
-                    (k as f64).to_bits(),
-                )
-            })
-            .collect();
-        want.sort_by_key(|x| (tsid(x.0), x.1));
-        assert_eq!(got, want);
+        assert_eq!(got, numbered_rows(3 * per_thread, series));
     };
     t.force_flush().unwrap();
     assert_eq!(t.stats().pending_rows, 0);
@@ -429,19 +437,7 @@ fn queued_full_shards_survive_racing_flushes_and_a_drop() {
     assert!(st.flushes > 1, "no flush raced the writers: {st:?}");
     let ids: Vec<u64> = (0..series).collect();
     let total = 2 * per_thread as usize;
-    let want: Vec<(u64, i64, u64)> = {
-        let mut w: Vec<_> = (0..2 * per_thread)
-            .map(|k| {
-                (
-                    k as u64 % series,
-                    NOW - 10_000_000 + k,
-                    (k as f64).to_bits(),
-                )
-            })
-            .collect();
-        w.sort_by_key(|x| (tsid(x.0), x.1));
-        w
-    };
+    let want = numbered_rows(2 * per_thread, series);
     // Unflushed rows (some possibly still queued) are searchable once the converter caught up
     // or a flush ran; after the drop they come back from the WAL.
     drop(t);
