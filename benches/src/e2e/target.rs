@@ -231,6 +231,14 @@ impl Target {
             System::Ours | System::VictoriaMetrics => {
                 for m in self.members.iter().filter(|m| m.data.is_some()) {
                     get_ok(&m.http, "/internal/force_flush", Duration::from_secs(300))?;
+                    // The node's counters after the send phase, beside its data directory
+                    // (kept with --keep-data): what the storage did, for profiling notes.
+                    if let Some(data) = &m.data {
+                        let text = get_ok(&m.http, "/metrics", Duration::from_secs(30))?.body;
+                        let path = data.with_extension("metrics.txt");
+                        std::fs::write(&path, text)
+                            .with_context(|| format!("writing {}", path.display()))?;
+                    }
                 }
                 Ok(())
             }
