@@ -261,6 +261,21 @@ impl Batch {
         self.samples.truncate(mark.samples);
     }
 
+    /// The name arena, for a parser that writes a canonical name in place (then recorded by
+    /// [`Batch::record_series`]).
+    pub(crate) fn arena_mut(&mut self) -> &mut Vec<u8> {
+        &mut self.arena
+    }
+
+    /// Records the series whose canonical name was appended to the arena and whose samples
+    /// were pushed since `mark`, both already checked.
+    pub(crate) fn record_series(&mut self, mark: Mark) {
+        self.series.push(ParsedSeries {
+            name: mark.arena..self.arena.len(),
+            samples: mark.samples..self.samples.len(),
+        });
+    }
+
     pub(crate) fn stats_mut(&mut self) -> &mut Stats {
         &mut self.stats
     }

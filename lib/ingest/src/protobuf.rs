@@ -249,6 +249,11 @@ impl<'a> Reader<'a> {
         Ok(Reader { buf, pos: 0, base })
     }
 
+    /// Marks the next `n` bytes (at most the rest) as read.
+    pub(crate) fn skip_bytes(&mut self, n: usize) {
+        self.pos = (self.pos + n).min(self.buf.len());
+    }
+
     /// Marks every byte as read.
     pub(crate) fn finish(&mut self) {
         self.pos = self.buf.len();

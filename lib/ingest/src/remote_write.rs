@@ -26,7 +26,7 @@ use crate::protobuf::{
     Reader, WireError, WireType, bytes_field_len, put_bytes, put_key, put_varint, varint_len,
 };
 use crate::snappy;
-use crate::validate::Limits;
+use crate::validate::{self, Limits};
 
 /// Decompresses and decodes a remote_write body into `batch`.
 ///
@@ -44,7 +44,7 @@ pub fn decode(body: &[u8], limits: &Limits, batch: &mut Batch) -> Result<(), Ing
 /// On error the batch is left as it was before the call (stats aside).
 pub fn decode_protobuf(msg: &[u8], limits: &Limits, batch: &mut Batch) -> Result<(), IngestError> {
     let mark = batch.mark();
-    let result = decode_request(msg, limits, batch);
+    let result = decode_request(msg, limits, true, batch);
     if result.is_err() {
         batch.rollback(mark);
     }
@@ -79,7 +79,14 @@ fn wire(path: Path) -> impl Fn(WireError) -> IngestError {
     }
 }
 
-fn decode_request(msg: &[u8], limits: &Limits, batch: &mut Batch) -> Result<(), IngestError> {
+/// `simple_path` false sends every series through the full path: the reference the tests
+/// compare the simple path with.
+fn decode_request(
+    msg: &[u8],
+    limits: &Limits,
+    simple_path: bool,
+    batch: &mut Batch,
+) -> Result<(), IngestError> {
     let mut r = Reader::new(msg, 0);
     // One label vector per request: every label borrows from `msg`.
     let mut labels: Vec<Label<'_>> = Vec::with_capacity(32);
@@ -92,7 +99,7 @@ fn decode_request(msg: &[u8], limits: &Limits, batch: &mut Batch) -> Result<(), 
             1 => {
                 r.expect(field, wt, WireType::Len, key_at).map_err(&at)?;
                 let mut ts = r.len_delimited().map_err(&at)?;
-                decode_series(&mut ts, index, &mut labels, limits, batch)?;
+                decode_series(&mut ts, index, &mut labels, limits, simple_path, batch)?;
                 index += 1;
             }
             3 => {
@@ -111,9 +118,21 @@ fn decode_series<'a>(
     index: usize,
     labels: &mut Vec<Label<'a>>,
     limits: &Limits,
+    simple_path: bool,
     batch: &mut Batch,
 ) -> Result<(), IngestError> {
     labels.clear();
+    // What every sender writes: the labels first, sorted, valid, in the simple form. Then the
+    // canonical name is the label bytes without their field keys, checked and copied in one
+    // pass; anything else (including any error) takes the full path below from the start.
+    if simple_path && let Some(run) = leading_label_run(r.rest()) {
+        let mut rest = r.clone();
+        rest.skip_bytes(run.len());
+        if decode_simple_series(&mut rest, run, limits, batch) {
+            *r = rest;
+            return Ok(());
+        }
+    }
     let start = batch.samples_len();
     let mut samples = 0;
     let at = wire(Path::Series(index));
@@ -158,6 +177,159 @@ fn decode_series<'a>(
         limits.remote_write_invalid_series,
         Location::TimeSeries(index),
     )
+}
+
+/// The label fields (`TimeSeries` field 1) at the start of `msg`, as one slice; `None` when
+/// it does not start with one. A field whose length runs past the end ends the run.
+fn leading_label_run(msg: &[u8]) -> Option<&[u8]> {
+    let mut r = Reader::new(msg, 0);
+    let mut end = 0;
+    while msg.get(end) == Some(&0x0a) {
+        let _ = r.varint();
+        if r.len_delimited().is_err() {
+            break;
+        }
+        end = r.offset();
+    }
+    (end > 0).then(|| &msg[..end])
+}
+
+/// Calls `f` with where each label's `n name` and `m value` bytes (length byte included)
+/// are in `run`, as (name offset, name length, value offset, value length), while it answers
+/// true; answers false when `f` does, or at the first label not in the form every encoder
+/// writes, `0x0a n name 0x12 m value` with `n` and `m` below 128. For a run of such labels,
+/// sorted and without empty values, the canonical encoding ([`tsdb::metric_name::encode`])
+/// is each label's bytes without its two field keys, in the same order.
+#[inline]
+fn for_each_simple_label(
+    run: &[u8],
+    mut f: impl FnMut(usize, usize, usize, usize) -> bool,
+) -> bool {
+    let mut r = Reader::new(run, 0);
+    while !r.at_end() {
+        let Ok(label) = r.varint().and_then(|_| r.len_delimited()) else {
+            return false;
+        };
+        let at = label.offset();
+        let m = label.rest();
+        let (Some(&0x0a), Some(&n)) = (m.first(), m.get(1)) else {
+            return false;
+        };
+        let n = usize::from(n);
+        let (Some(&0x12), Some(&v)) = (m.get(2 + n), m.get(3 + n)) else {
+            return false;
+        };
+        let v = usize::from(v);
+        if n >= 0x80 || v >= 0x80 || 4 + n + v != m.len() || !f(at + 1, 1 + n, at + 3 + n, 1 + v) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Appends the canonical name of `run` to `out` when every label is in the simple form
+/// ([`for_each_simple_label`]), valid under `limits`, and the labels are in canonical order
+/// as given (strictly ascending names, no empty values); false otherwise, with `out` possibly
+/// extended. Accepts exactly what the full path would accept unchanged.
+fn append_valid_simple_name(run: &[u8], limits: &Limits, out: &mut Vec<u8>) -> bool {
+    // Keys and one-byte lengths are ASCII, so every name and value starts and ends at a
+    // character boundary: the whole run being UTF-8 makes each of them UTF-8. (A label
+    // message of 128 bytes or more has a two-byte length; then values are checked one by
+    // one. Names pass the ASCII name rules or fail anyway.)
+    let all_utf8 = crate::protobuf::utf8(run).is_some();
+    out.reserve(run.len() + 32);
+    let mut prev: &[u8] = &[];
+    let mut count = 0;
+    for_each_simple_label(run, |name_at, name_len, value_at, value_len| {
+        let name = &run[name_at + 1..name_at + name_len];
+        let value = &run[value_at + 1..value_at + value_len];
+        if (count > 0 && !validate::less_bytes(prev, name))
+            || !validate::is_valid_nonempty_label(name, value, limits)
+            || !(all_utf8 || crate::protobuf::utf8(value).is_some())
+        {
+            return false;
+        }
+        prev = name;
+        count += 1;
+        append_piece(out, run, name_at, name_len);
+        append_piece(out, run, value_at, value_len);
+        true
+    }) && count <= limits.max_labels_per_series
+}
+
+/// Appends `src[at..at + len]` to `out`. Label names and values are short, and a copy of
+/// variable length is a call to `memcpy`: when `src` has the bytes, a piece of up to 16 or
+/// 32 bytes is copied as a fixed-size block (a vector move or two) and the excess cut off.
+#[inline(always)]
+fn append_piece(out: &mut Vec<u8>, src: &[u8], at: usize, len: usize) {
+    let end = out.len() + len;
+    if len <= 16
+        && let Some(block) = src.get(at..at + 16)
+        && let Ok(block) = <&[u8; 16]>::try_from(block)
+    {
+        out.extend_from_slice(block);
+        out.truncate(end);
+    } else if len <= 32
+        && let Some(block) = src.get(at..at + 32)
+        && let Ok(block) = <&[u8; 32]>::try_from(block)
+    {
+        out.extend_from_slice(block);
+        out.truncate(end);
+    } else {
+        out.extend_from_slice(&src[at..at + len]);
+    }
+}
+
+/// Decodes the rest of a series that opens with the label run `run`, whose labels are all
+/// in it: checks them and writes the canonical name ([`append_valid_simple_name`]), then
+/// reads the samples. Answers false, with the batch as before, when the series must take
+/// the full path: a label not simple, invalid or out of order, a label field after the
+/// samples, or any wire error (which the full path then reports with its position).
+fn decode_simple_series(
+    r: &mut Reader<'_>,
+    run: &[u8],
+    limits: &Limits,
+    batch: &mut Batch,
+) -> bool {
+    let mark = batch.mark();
+    if !append_valid_simple_name(run, limits, batch.arena_mut()) {
+        batch.rollback(mark);
+        return false;
+    }
+    let (mut samples, mut exemplars, mut histograms) = (0, 0, 0);
+    while !r.at_end() {
+        let read = match r.key() {
+            Ok((2, WireType::Len)) => r
+                .len_delimited()
+                .and_then(|mut m| decode_sample(&mut m))
+                .map(|sample| {
+                    batch.push_sample(sample);
+                    samples += 1;
+                }),
+            Ok((3, WireType::Len)) => r.len_delimited().map(|_| exemplars += 1),
+            Ok((4, WireType::Len)) => r.len_delimited().map(|_| histograms += 1),
+            Ok((field @ (5..), wt)) => r.skip(field, wt),
+            // A label after the samples, a known field of the wrong type, or a bad key.
+            _ => {
+                batch.rollback(mark);
+                return false;
+            }
+        };
+        if read.is_err() {
+            batch.rollback(mark);
+            return false;
+        }
+    }
+    if samples > 0 {
+        batch.record_series(mark);
+    } else {
+        batch.rollback(mark);
+        batch.stats_mut().series_without_samples += 1;
+    }
+    let stats = batch.stats_mut();
+    stats.exemplars_ignored += exemplars;
+    stats.histograms_ignored += histograms;
+    true
 }
 
 #[inline]

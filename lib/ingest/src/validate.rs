@@ -86,7 +86,11 @@ static NAME_CHARS: [u8; 256] = {
 };
 
 fn matches(s: &str, start: u8, cont: u8) -> bool {
-    match s.as_bytes().split_first() {
+    matches_bytes(s.as_bytes(), start, cont)
+}
+
+fn matches_bytes(s: &[u8], start: u8, cont: u8) -> bool {
+    match s.split_first() {
         None => false,
         Some((first, rest)) => {
             NAME_CHARS[usize::from(*first)] & start != 0
@@ -103,6 +107,27 @@ pub fn is_valid_metric_name(s: &str) -> bool {
 /// Whether `s` is a valid label name: `[a-zA-Z_][a-zA-Z0-9_]*`.
 pub fn is_valid_label_name(s: &str) -> bool {
     matches(s, LABEL_START, LABEL_CONT)
+}
+
+/// Whether `name: value`, given as bytes, passes the per-label checks of [`canonicalize`]
+/// (lengths, name rules; `__name__` a valid metric name) and has a non-empty value. The
+/// bytes must be known UTF-8.
+#[inline]
+pub(crate) fn is_valid_nonempty_label(name: &[u8], value: &[u8], limits: &Limits) -> bool {
+    !value.is_empty()
+        && name.len() <= limits.max_label_name_len
+        && value.len() <= limits.max_label_value_len
+        && matches_bytes(name, LABEL_START, LABEL_CONT)
+        && (name != b"__name__" || matches_bytes(value, METRIC_START, METRIC_CONT))
+}
+
+/// `a < b` on bytes, deciding on the first byte when it differs (see [`less`]).
+#[inline]
+pub(crate) fn less_bytes(a: &[u8], b: &[u8]) -> bool {
+    match (a.first(), b.first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
+    }
 }
 
 /// `a < b`, deciding on the first byte when it differs (as it mostly does between the names of

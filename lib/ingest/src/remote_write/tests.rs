@@ -22,11 +22,54 @@ fn ts(labels: &[(&str, &str)], samples: &[(f64, i64)]) -> TimeSeries {
 fn check(msg: &[u8], want: Result<&[&str], &str>) {
     let mut batch = Batch::new();
     let got = decode_protobuf(msg, &Limits::default(), &mut batch).map(|()| batch.dump());
-    match (got, want) {
+    match (&got, want) {
         (Ok(got), Ok(want)) => assert_eq!(got, want),
         (Err(got), Err(want)) => assert_eq!(got.to_string(), want),
         (got, want) => panic!("got {got:?}, want {want:?}"),
     }
+    same_on_both_paths(msg, &Limits::default());
+}
+
+/// The full path alone, as [`decode_protobuf`] runs it.
+fn decode_full_path(msg: &[u8], limits: &Limits, batch: &mut Batch) -> Result<(), IngestError> {
+    let mark = batch.mark();
+    let result = decode_request(msg, limits, false, batch);
+    if result.is_err() {
+        batch.rollback(mark);
+    }
+    result
+}
+
+/// Decodes `msg` as [`decode_protobuf`] does and by the full path alone, asserts both give
+/// the same batch, stats and error, and answers whether the first series took the simple
+/// path (it left the label vector unused and the batch has it).
+#[track_caller]
+fn same_on_both_paths(msg: &[u8], limits: &Limits) -> bool {
+    let outcome = |batch: &Batch, r: Result<(), IngestError>| match r {
+        Ok(()) => Ok((batch.dump(), batch.stats().clone())),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut full = Batch::new();
+    let r = decode_full_path(msg, limits, &mut full);
+    let full = outcome(&full, r);
+    let mut batch = Batch::new();
+    let r = decode_protobuf(msg, limits, &mut batch);
+    assert_eq!(outcome(&batch, r), full);
+    first_series_is_simple(msg, limits)
+}
+
+/// Whether the first series of `msg` is decoded by the simple path.
+fn first_series_is_simple(msg: &[u8], limits: &Limits) -> bool {
+    let mut r = Reader::new(msg, 0);
+    let (Ok(_), Ok(series)) = (r.key(), r.len_delimited()) else {
+        return false;
+    };
+    let Some(run) = leading_label_run(series.rest()) else {
+        return false;
+    };
+    let mut rest = series.clone();
+    rest.skip_bytes(run.len());
+    decode_simple_series(&mut rest, run, limits, &mut Batch::new())
 }
 
 fn raw(parts: &[&[u8]]) -> Vec<u8> {
@@ -261,4 +304,224 @@ fn encoder_reuses_its_buffer() {
     let mut batch = Batch::new();
     decode(&first, &Limits::default(), &mut batch).unwrap();
     assert_eq!(batch.samples()[0].value.to_bits(), (-0.0f64).to_bits());
+}
+
+fn label_field(name: &str, value: &str) -> Vec<u8> {
+    len_field(
+        1,
+        &raw(&[
+            &len_field(1, name.as_bytes()),
+            &len_field(2, value.as_bytes()),
+        ]),
+    )
+}
+
+fn sample_field(value: f64, timestamp_ms: i64) -> Vec<u8> {
+    let mut m = vec![0x09];
+    m.extend_from_slice(&value.to_le_bytes());
+    put_key(&mut m, 2, WireType::Varint);
+    put_varint(&mut m, timestamp_ms as u64);
+    len_field(2, &m)
+}
+
+#[test]
+fn the_simple_path_gives_what_the_full_path_gives() {
+    let limits = Limits::default();
+    let up = raw(&[&label_field("__name__", "up"), &label_field("job", "a")]);
+    // Sorted, valid: the simple path.
+    let msg = len_field(1, &raw(&[&up, &sample_field(1.0, 5)]));
+    assert!(same_on_both_paths(&msg, &limits));
+    // Exemplars, histograms and an unknown field beside the samples, and a second series
+    // with only a histogram: same stats either way.
+    let msg = raw(&[
+        &len_field(
+            1,
+            &raw(&[
+                &up,
+                &len_field(3, b"ex"),
+                &sample_field(2.0, 6),
+                &len_field(4, b"h"),
+                &len_field(9, b"unknown"),
+            ]),
+        ),
+        &len_field(1, &raw(&[&up, &len_field(4, b"h")])),
+    ]);
+    assert!(same_on_both_paths(&msg, &limits));
+    // A label after the samples: the full path, which sorts it in (`a` first).
+    let late = len_field(
+        1,
+        &raw(&[&up, &sample_field(1.0, 5), &label_field("a", "x")]),
+    );
+    assert!(!same_on_both_paths(&late, &limits));
+    let mut b = Batch::new();
+    decode_protobuf(&late, &limits, &mut b).unwrap();
+    assert_eq!(b.dump(), [r#"up{a="x",job="a"} 1.0@5"#]);
+    // Wire errors in a sample, after a valid run: the full path's error, batch untouched.
+    for sample in [
+        len_field(2, &[0x09, 1, 2]),
+        vec![0x12, 0x05, 0x09],
+        vec![0x11, 0, 0, 0, 0, 0, 0, 0, 0],
+        vec![0x00],
+    ] {
+        let broken = len_field(1, &raw(&[&up, &sample_field(1.0, 1), &sample]));
+        assert!(!same_on_both_paths(&broken, &limits));
+        let mut b = Batch::new();
+        assert!(decode_protobuf(&broken, &limits, &mut b).is_err());
+        assert!(b.is_empty());
+    }
+    // Label names and values at the edges of the fixed-size copies (16 and 32 bytes), at
+    // the end of the message where fewer bytes follow.
+    for len in [1, 14, 15, 16, 17, 30, 31, 32, 33, 126, 127] {
+        let v = "v".repeat(len);
+        let n = format!("n{}", "a".repeat(len.min(100)));
+        let msg = len_field(
+            1,
+            &raw(&[
+                &label_field("__name__", &v),
+                &label_field(&n, &v),
+                &sample_field(1.0, 1),
+            ]),
+        );
+        assert!(same_on_both_paths(&msg, &limits), "{len}");
+        let msg = len_field(1, &raw(&[&sample_field(1.0, 1), &label_field(&n, &v)]));
+        same_on_both_paths(&msg, &limits);
+    }
+}
+
+#[test]
+fn only_valid_canonical_simple_runs_take_the_simple_path() {
+    let limits = Limits::default();
+    let full_path = [
+        // Unsorted: the canonical name is not the input order.
+        raw(&[&label_field("job", "a"), &label_field("__name__", "up")]),
+        // An empty value is dropped from the name.
+        raw(&[&label_field("__name__", "up"), &label_field("job", "")]),
+        // A repeated label name.
+        raw(&[
+            &label_field("__name__", "up"),
+            &label_field("__name__", "up"),
+        ]),
+        // Not in the simple form: value before name.
+        len_field(1, &raw(&[&len_field(2, b"up"), &len_field(1, b"__name__")])),
+        // Not in the simple form: a value of 128 bytes takes a two-byte length.
+        raw(&[
+            &label_field("__name__", "up"),
+            &label_field("long", &"v".repeat(128)),
+        ]),
+        // Invalid names, an invalid metric name, invalid UTF-8.
+        raw(&[&label_field("__name__", "up"), &label_field("x-y", "1")]),
+        raw(&[&label_field("__name__", "1up")]),
+        raw(&[
+            &label_field("__name__", "up"),
+            &len_field(1, &raw(&[&len_field(1, b"job"), &len_field(2, &[0xff])])),
+        ]),
+        // The same in a label long enough for a two-byte length (not ASCII itself).
+        raw(&[
+            &label_field("__name__", "up"),
+            &len_field(
+                1,
+                &raw(&[
+                    &len_field(1, b"job"),
+                    &len_field(2, &raw(&[&[0xff], "v".repeat(125).as_bytes()])),
+                ]),
+            ),
+        ]),
+    ];
+    let skip = Limits {
+        remote_write_invalid_series: OnInvalid::Skip,
+        ..Limits::default()
+    };
+    for labels in &full_path {
+        let msg = len_field(1, &raw(&[labels, &sample_field(1.0, 1)]));
+        assert!(!same_on_both_paths(&msg, &limits), "{labels:?}");
+        assert!(!same_on_both_paths(&msg, &skip), "{labels:?}");
+    }
+    // Limits: at the limit the simple path, past it the full path (and its error).
+    let tight = Limits {
+        max_labels_per_series: 2,
+        max_label_name_len: 3,
+        max_label_value_len: 2,
+        ..Limits::default()
+    };
+    let fits = len_field(
+        1,
+        &raw(&[
+            &label_field("a", "up"),
+            &label_field("bcd", "xy"),
+            &sample_field(1.0, 1),
+        ]),
+    );
+    assert!(same_on_both_paths(&fits, &tight));
+    for labels in [
+        raw(&[
+            &label_field("a", "1"),
+            &label_field("b", "1"),
+            &label_field("c", "1"),
+        ]),
+        raw(&[&label_field("abcd", "1")]),
+        raw(&[&label_field("a", "xyz")]),
+    ] {
+        let msg = len_field(1, &raw(&[&labels, &sample_field(1.0, 1)]));
+        assert!(!same_on_both_paths(&msg, &tight));
+        assert!(!same_on_both_paths(
+            &msg,
+            &Limits {
+                remote_write_invalid_series: OnInvalid::Skip,
+                ..tight.clone()
+            }
+        ));
+    }
+    // A run without samples is counted and dropped on either path.
+    let msg = len_field(1, &label_field("__name__", "up"));
+    assert!(same_on_both_paths(&msg, &limits));
+}
+
+proptest::proptest! {
+    #[test]
+    fn both_paths_agree_on_generated_requests(
+        timeseries in proptest::collection::vec(any_order_series(), 0..8),
+        skip in proptest::prelude::any::<bool>(),
+    ) {
+        let limits = Limits {
+            remote_write_invalid_series: if skip { OnInvalid::Skip } else { OnInvalid::Reject },
+            ..Limits::default()
+        };
+        same_on_both_paths(&WriteRequest { timeseries }.encode_protobuf(), &limits);
+    }
+}
+
+/// A series from a small pool of names and labels, in sorted or any order, sometimes with an
+/// empty value, a repeated name or an invalid label name, sometimes without samples: the
+/// cases the simple path must tell apart.
+fn any_order_series() -> impl proptest::strategy::Strategy<Value = TimeSeries> {
+    use proptest::prelude::*;
+    (
+        prop::sample::select(vec!["up", "a", "b_total", "1x"]),
+        prop::collection::vec(
+            (
+                prop::sample::select(vec!["__name__", "job", "instance", "x-y", "z"]),
+                prop::sample::select(vec!["", "1", "node", "ä", "a\u{0}b"]),
+            ),
+            0..4,
+        ),
+        any::<bool>(),
+        prop::collection::vec((any::<i64>(), any::<f64>()), 0..3),
+    )
+        .prop_map(|(name, others, sorted, samples)| {
+            let mut labels: Vec<(String, String)> = vec![("__name__".into(), name.into())];
+            labels.extend(others.into_iter().map(|(n, v)| (n.into(), v.into())));
+            if sorted {
+                labels.sort();
+            } else {
+                labels.reverse();
+            }
+            let samples = samples
+                .into_iter()
+                .map(|(timestamp_ms, value)| Sample {
+                    timestamp_ms,
+                    value,
+                })
+                .collect();
+            TimeSeries { labels, samples }
+        })
 }
