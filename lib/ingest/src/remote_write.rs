@@ -125,13 +125,8 @@ fn decode_series<'a>(
     // What every sender writes: the labels first, sorted, valid, in the simple form. Then the
     // canonical name is the label bytes without their field keys, checked and copied in one
     // pass; anything else (including any error) takes the full path below from the start.
-    if simple_path && let Some(run) = leading_label_run(r.rest()) {
-        let mut rest = r.clone();
-        rest.skip_bytes(run.len());
-        if decode_simple_series(&mut rest, run, limits, batch) {
-            *r = rest;
-            return Ok(());
-        }
+    if simple_path && try_simple_series(r, limits, batch) {
+        return Ok(());
     }
     let start = batch.samples_len();
     let mut samples = 0;
@@ -278,6 +273,22 @@ fn append_piece(out: &mut Vec<u8>, src: &[u8], at: usize, len: usize) {
     } else {
         out.extend_from_slice(&src[at..at + len]);
     }
+}
+
+/// Decodes the series in `r` by the simple path ([`decode_simple_series`]) when it opens with
+/// a label run, reading all of `r` on success; false, with `r` and the batch as they were,
+/// when it must take the full path.
+fn try_simple_series(r: &mut Reader<'_>, limits: &Limits, batch: &mut Batch) -> bool {
+    let Some(run) = leading_label_run(r.rest()) else {
+        return false;
+    };
+    let mut rest = r.clone();
+    rest.skip_bytes(run.len());
+    let decoded = decode_simple_series(&mut rest, run, limits, batch);
+    if decoded {
+        *r = rest;
+    }
+    decoded
 }
 
 /// Decodes the rest of a series that opens with the label run `run`, whose labels are all

@@ -110,8 +110,8 @@ pub fn is_valid_label_name(s: &str) -> bool {
 }
 
 /// Whether `name: value`, given as bytes, passes the per-label checks of [`canonicalize`]
-/// (lengths, name rules; `__name__` a valid metric name) and has a non-empty value. The
-/// bytes must be known UTF-8.
+/// (lengths, name rules; `__name__` a valid metric name) and has a non-empty value. UTF-8
+/// is the caller's to check.
 #[inline]
 pub(crate) fn is_valid_nonempty_label(name: &[u8], value: &[u8], limits: &Limits) -> bool {
     !value.is_empty()
@@ -121,7 +121,8 @@ pub(crate) fn is_valid_nonempty_label(name: &[u8], value: &[u8], limits: &Limits
         && (name != b"__name__" || matches_bytes(value, METRIC_START, METRIC_CONT))
 }
 
-/// `a < b` on bytes, deciding on the first byte when it differs (see [`less`]).
+/// `a < b` on bytes, deciding on the first byte when it differs (as it mostly does between
+/// the names of one series) without a call to `memcmp`.
 #[inline]
 pub(crate) fn less_bytes(a: &[u8], b: &[u8]) -> bool {
     match (a.first(), b.first()) {
@@ -134,10 +135,7 @@ pub(crate) fn less_bytes(a: &[u8], b: &[u8]) -> bool {
 /// one series) without a call to `memcmp`.
 #[inline]
 fn less(a: &str, b: &str) -> bool {
-    match (a.as_bytes().first(), b.as_bytes().first()) {
-        (Some(x), Some(y)) if x != y => x < y,
-        _ => a < b,
-    }
+    less_bytes(a.as_bytes(), b.as_bytes())
 }
 
 /// Checks every label against `limits` and the name rules, then puts `labels` in canonical

@@ -61,15 +61,10 @@ fn same_on_both_paths(msg: &[u8], limits: &Limits) -> bool {
 /// Whether the first series of `msg` is decoded by the simple path.
 fn first_series_is_simple(msg: &[u8], limits: &Limits) -> bool {
     let mut r = Reader::new(msg, 0);
-    let (Ok(_), Ok(series)) = (r.key(), r.len_delimited()) else {
+    let (Ok(_), Ok(mut series)) = (r.key(), r.len_delimited()) else {
         return false;
     };
-    let Some(run) = leading_label_run(series.rest()) else {
-        return false;
-    };
-    let mut rest = series.clone();
-    rest.skip_bytes(run.len());
-    decode_simple_series(&mut rest, run, limits, &mut Batch::new())
+    try_simple_series(&mut series, limits, &mut Batch::new())
 }
 
 fn raw(parts: &[&[u8]]) -> Vec<u8> {
