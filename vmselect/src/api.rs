@@ -20,6 +20,7 @@ use crate::cluster::{Cluster, merge_series_names, merge_strings};
 use crate::config::Config;
 use crate::json::{render_query, render_series, render_strings, write_labels, write_str};
 use crate::querier::{ClusterQuerier, decode_labels, fanout_error, merge_blocks, search_query};
+use crate::search::SearchChunks;
 use crate::times::{parse_duration_param, parse_time};
 
 /// The Prometheus version reported by `/api/v1/status/buildinfo`: recent enough that Grafana
@@ -555,13 +556,15 @@ impl Api {
         let deny = self.deny_partial(params);
         let body = tokio::task::block_in_place(|| -> Result<String, ApiError> {
             let querier = self.querier(tenant, deadline, deny);
-            let mut all = std::collections::BTreeMap::new();
+            let mut all = SearchChunks::default();
             for m in &matcher_sets {
-                all.extend(querier.search_blocks(m, start, end)?);
+                all.append(querier.search_blocks(m, start, end)?);
             }
             let mut out = String::new();
-            for (name, blocks) in all {
-                let labels = decode_labels(&name)?;
+            let set = all.into_set();
+            for i in 0..set.len() {
+                let labels = decode_labels(set.name(i))?;
+                let blocks: Vec<&[u8]> = set.blocks(i).collect();
                 let (ts, vs) = merge_blocks(&blocks, start, end, querier.dedup_interval_ms)?;
                 if ts.is_empty() {
                     continue;
@@ -608,13 +611,15 @@ impl Api {
         let deny = self.deny_partial(params);
         let body = tokio::task::block_in_place(|| -> Result<String, ApiError> {
             let querier = self.querier(tenant, deadline, deny);
-            let mut all = std::collections::BTreeMap::new();
+            let mut all = SearchChunks::default();
             for m in &matcher_sets {
-                all.extend(querier.search_blocks(m, t - lookback + 1, t)?);
+                all.append(querier.search_blocks(m, t - lookback + 1, t)?);
             }
             let mut out = String::new();
-            for (name, blocks) in all.into_iter().take(self.config.max_series) {
-                let labels = decode_labels(&name)?;
+            let set = all.into_set();
+            for i in 0..set.len().min(self.config.max_series) {
+                let labels = decode_labels(set.name(i))?;
+                let blocks: Vec<&[u8]> = set.blocks(i).collect();
                 let (ts, vs) =
                     merge_blocks(&blocks, t - lookback + 1, t, querier.dedup_interval_ms)?;
                 let (Some(&ts), Some(&v)) = (ts.last(), vs.last()) else {

@@ -35,9 +35,6 @@ pub struct Fanout {
     pub is_partial: bool,
 }
 
-/// Series and their raw blocks gathered from every node, keyed by canonical name.
-pub type SeriesBlocks = rustc_hash::FxHashMap<Vec<u8>, Vec<Vec<u8>>>;
-
 /// The storage nodes and the rules of completeness.
 pub struct Cluster {
     nodes: Vec<Arc<NodeClient>>,

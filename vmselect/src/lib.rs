@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod json;
 pub mod querier;
+pub mod search;
 pub mod times;
 
 use std::future::Future;

@@ -10,7 +10,8 @@ use rpc::messages::{self, SearchQuery, select_request};
 use rpc::{ErrorCode, RpcError};
 use tsdb::Tenant;
 
-use crate::cluster::{Cluster, FanoutError, SeriesBlocks};
+use crate::cluster::{Cluster, FanoutError};
+use crate::search::{SearchChunks, SeriesSet};
 
 /// One query's access to the cluster. Remembers whether any select was partial.
 pub struct ClusterQuerier<'a> {
@@ -49,27 +50,26 @@ impl ClusterQuerier<'_> {
         Ok(left)
     }
 
-    /// Fetches the raw blocks of every matching series from every node.
+    /// Fetches the raw blocks of every matching series from every node ([`SearchChunks`]
+    /// sorts each chunk as it arrives, [`SearchChunks::into_set`] merges them).
     pub fn search_blocks(
         &self,
         matchers: &[LabelMatcher],
         start_ms: i64,
         end_ms: i64,
-    ) -> Result<SeriesBlocks, QueryError> {
+    ) -> Result<SearchChunks, QueryError> {
         let query = search_query(self.tenant, matchers, start_ms, end_ms, self.max_series);
         let request = Cluster::request(select_request::Kind::Search(query));
-        let collected: Mutex<SeriesBlocks> = Mutex::new(SeriesBlocks::default());
+        let collected: Mutex<SearchChunks> = Mutex::new(SearchChunks::default());
         let on_chunk = |_node: usize, chunk: Vec<u8>| -> Result<(), RpcError> {
-            let mut map = collected.lock().unwrap_or_else(|e| e.into_inner());
-            rpc::series_chunk::decode(&chunk, |name, blocks| {
-                let entry = map.entry(name.to_vec()).or_default();
-                entry.extend(blocks.into_iter().map(<[u8]>::to_vec));
-                Ok(())
-            })
-            .map_err(|message| RpcError::Protocol {
-                node: "storage".into(),
-                message,
-            })
+            collected
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(chunk)
+                .map_err(|message| RpcError::Protocol {
+                    node: "storage".into(),
+                    message,
+                })
         };
         let timeout = self.remaining()?;
         let fanout = self
@@ -95,19 +95,15 @@ impl Querier for ClusterQuerier<'_> {
         _hints: &SelectHints,
         sink: &mut dyn FnMut(Series<'a>) -> Result<(), QueryError>,
     ) -> Result<(), QueryError> {
-        let blocks = self.search_blocks(matchers, start_ms, end_ms)?;
-        let mut series: Vec<(Vec<u8>, Vec<Vec<u8>>)> = blocks.into_iter().collect();
-        series.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        // Chunk by chunk, so that each chunk's raw blocks are freed once decoded: the query
-        // never holds all raw blocks and all decoded samples at once.
-        let mut series = series.into_iter();
-        loop {
-            let chunk: Vec<_> = series.by_ref().take(DECODE_CHUNK_SERIES).collect();
-            if chunk.is_empty() {
-                return Ok(());
-            }
-            let decoded = decode_series(&chunk, start_ms, end_ms, self.dedup_interval_ms)?;
-            drop(chunk);
+        let mut set = self.search_blocks(matchers, start_ms, end_ms)?.into_set();
+        // Step by step, so that a limit the sink enforces stops the select early and each
+        // step's raw blocks are freed before the next: the query never holds all raw blocks
+        // and all decoded samples at once.
+        for first in (0..set.len()).step_by(DECODE_STEP_SERIES) {
+            let step = first..set.len().min(first + DECODE_STEP_SERIES);
+            let decoded =
+                decode_series(&set, step.clone(), start_ms, end_ms, self.dedup_interval_ms)?;
+            set.release_before(step.end);
             for (labels, timestamps, values) in decoded.into_iter().flatten() {
                 sink(Series {
                     labels,
@@ -116,46 +112,59 @@ impl Querier for ClusterQuerier<'_> {
                 })?;
             }
         }
+        Ok(())
     }
 }
 
 /// One series decoded: labels and samples, or `None` when no sample falls in the range.
 type DecodedSeries = Option<(Labels, Vec<i64>, Vec<f64>)>;
 
-/// Series decoded per step of a select; their raw blocks are freed before the next step.
-const DECODE_CHUNK_SERIES: usize = 4096;
+/// Series decoded per step of a select.
+const DECODE_STEP_SERIES: usize = 4096;
 
 /// Series below this are decoded on the calling thread: starting threads would cost more.
 const MIN_SERIES_PER_THREAD: usize = 256;
 
-/// Decodes every series' labels and blocks into samples in `[start_ms, end_ms]`, in the order
-/// given, spread over the machine's cores (block decoding is most of a heavy select's time).
+/// Decodes the labels and blocks of the series `which` of `set` into samples in
+/// `[start_ms, end_ms]`, in index order, spread over the machine's cores (block decoding is
+/// most of a heavy select's time).
 fn decode_series(
-    series: &[(Vec<u8>, Vec<Vec<u8>>)],
+    set: &SeriesSet,
+    which: std::ops::Range<usize>,
     start_ms: i64,
     end_ms: i64,
     dedup_interval_ms: i64,
 ) -> Result<Vec<DecodedSeries>, QueryError> {
-    let decode_one =
-        |(name, blocks): &(Vec<u8>, Vec<Vec<u8>>)| -> Result<DecodedSeries, QueryError> {
-            let (timestamps, values) = merge_blocks(blocks, start_ms, end_ms, dedup_interval_ms)?;
-            if timestamps.is_empty() {
-                return Ok(None);
+    let decode_one = |i: usize| -> Result<DecodedSeries, QueryError> {
+        let mut blocks = set.blocks(i);
+        let (timestamps, values) = match (blocks.len(), blocks.next()) {
+            (1, Some(one)) => merge_blocks(&[one], start_ms, end_ms, dedup_interval_ms)?,
+            (_, first) => {
+                let all: Vec<&[u8]> = first.into_iter().chain(blocks).collect();
+                merge_blocks(&all, start_ms, end_ms, dedup_interval_ms)?
             }
-            Ok(Some((decode_labels(name)?, timestamps, values)))
         };
+        let name = set.name(i);
+        if timestamps.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some((decode_labels(name)?, timestamps, values)))
+    };
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(series.len() / MIN_SERIES_PER_THREAD)
+        .min(which.len() / MIN_SERIES_PER_THREAD)
         .max(1);
     if threads == 1 {
-        return series.iter().map(decode_one).collect();
+        return which.map(decode_one).collect();
     }
-    let chunk = series.len().div_ceil(threads);
+    let per_thread = which.len().div_ceil(threads);
     let parts: Vec<Result<Vec<DecodedSeries>, QueryError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = series
-            .chunks(chunk)
-            .map(|part| s.spawn(move || part.iter().map(decode_one).collect()))
+        let handles: Vec<_> = (which.start..which.end)
+            .step_by(per_thread)
+            .map(|first| {
+                let part = first..which.end.min(first + per_thread);
+                s.spawn(move || part.map(decode_one).collect())
+            })
             .collect();
         handles
             .into_iter()
@@ -168,7 +177,7 @@ fn decode_series(
             })
             .collect()
     });
-    let mut out = Vec::with_capacity(series.len());
+    let mut out = Vec::with_capacity(which.len());
     for part in parts {
         out.extend(part?);
     }
@@ -227,48 +236,35 @@ pub fn decode_labels(raw: &[u8]) -> Result<Labels, QueryError> {
     ))
 }
 
-thread_local! {
-    /// Decoded samples of one block, before they are cut to a query's range.
-    static DECODE_SCRATCH: std::cell::RefCell<(Vec<i64>, Vec<f64>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
-}
-
 /// Decodes the blocks of one series (from any nodes, in any order, possibly overlapping) into
 /// sorted samples in `[start_ms, end_ms]`, de-duplicated to `dedup_interval_ms`.
-pub fn merge_blocks(
-    blocks: &[Vec<u8>],
+pub fn merge_blocks<B: AsRef<[u8]>>(
+    blocks: &[B],
     start_ms: i64,
     end_ms: i64,
     dedup_interval_ms: i64,
 ) -> Result<(Vec<i64>, Vec<f64>), QueryError> {
+    let range = tsdb::TimeRange {
+        min_timestamp: start_ms,
+        max_timestamp: end_ms,
+    };
     if let [raw] = blocks {
-        // One block (one node, one part): decode it into this thread's buffers and copy out
-        // only the samples in range (the result may live as long as the query).
-        let (mut timestamps, mut values) = DECODE_SCRATCH.with_borrow_mut(|(ts, vs)| {
-            ts.clear();
-            vs.clear();
-            tsdb::Block::decode_serialized(raw, ts, vs)
-                .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
-            let lo = ts.partition_point(|&t| t < start_ms);
-            let hi = ts.partition_point(|&t| t <= end_ms).max(lo);
-            Ok::<_, QueryError>((ts[lo..hi].to_vec(), vs[lo..hi].to_vec()))
-        })?;
+        // One block (one node, one part): copy out only the samples in range.
+        let (mut timestamps, mut values) = (Vec::new(), Vec::new());
+        tsdb::Block::decode_serialized_range(raw.as_ref(), range, &mut timestamps, &mut values)
+            .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
         tsdb::dedup(&mut timestamps, &mut values, dedup_interval_ms);
         return Ok((timestamps, values));
     }
     let mut decoded = Vec::with_capacity(blocks.len());
     for raw in blocks {
-        let (mut block, _) = tsdb::Block::from_bytes(raw)
+        let (mut block, _) = tsdb::Block::from_bytes(raw.as_ref())
             .map_err(|e| QueryError::Storage(format!("storage sent a bad block: {e}")))?;
         // Nodes number series independently: give every copy the same id before merging.
         block.retag(tsdb::Tsid::default());
         decoded.push(block);
     }
     let (mut timestamps, mut values) = (Vec::new(), Vec::new());
-    let range = tsdb::TimeRange {
-        min_timestamp: start_ms,
-        max_timestamp: end_ms,
-    };
     tsdb::merge_series_blocks(
         decoded,
         range,

@@ -67,21 +67,23 @@ impl SeriesChunkWriter {
     }
 }
 
-/// Decodes a chunk, calling `series(name, blocks)` for each series.
+/// Decodes a chunk, calling `series(name, blocks)` for each series (`blocks` is reused between
+/// calls: one allocation per chunk, not per series).
 pub fn decode<'a>(
     chunk: &'a [u8],
-    mut series: impl FnMut(&'a [u8], Vec<&'a [u8]>) -> Result<(), String>,
+    mut series: impl FnMut(&'a [u8], &[&'a [u8]]) -> Result<(), String>,
 ) -> Result<(), String> {
     let mut r = Reader::new(chunk);
     let fail = |e: tsdb::encoding::DecodeError| format!("malformed series chunk: {e}");
+    let mut blocks = Vec::new();
     while !r.is_empty() {
         let name = r.len_prefixed("series name").map_err(fail)?;
         let count = r.len(r.remaining(), "block count").map_err(fail)?;
-        let mut blocks = Vec::with_capacity(count.min(1024));
+        blocks.clear();
         for _ in 0..count {
             blocks.push(r.len_prefixed("block").map_err(fail)?);
         }
-        series(name, blocks)?;
+        series(name, &blocks)?;
     }
     Ok(())
 }

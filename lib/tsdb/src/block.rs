@@ -18,9 +18,10 @@ use std::sync::Arc;
 
 use crate::block_header::{BLOCK_HEADER_LEN, BlockHeader, MAX_ROWS_PER_BLOCK_DECODE};
 use crate::encoding::reader::Reader;
-use crate::encoding::timestamps::{decode_timestamps, encode_timestamps};
+use crate::encoding::timestamps::{decode_timestamps, encode_timestamps, with_decoded_timestamps};
 use crate::encoding::values::{decode_values, encode_values};
 use crate::error::{Error, Result};
+use crate::time_range::TimeRange;
 use crate::tsid::Tsid;
 
 pub use crate::block_header::MAX_ROWS_PER_BLOCK;
@@ -213,18 +214,63 @@ impl Block {
     }
 
     /// Decodes one serialized block (as [`Block::from_bytes`] reads it, checksum verified once)
-    /// straight into `timestamps` and `values`, without copying its bytes into a [`Block`].
-    /// Returns the bytes it took. For a query node's common case: one block of a series.
-    pub fn decode_serialized(
+    /// without copying its bytes into a [`Block`], appending only its samples with timestamps
+    /// in `[min_timestamp, max_timestamp]` to `timestamps` and `values`. Returns the bytes it
+    /// took. For a query node's common case, one block of a series of which the query needs a
+    /// time range: the timestamps column is lent by the decoder's cache and only the range is
+    /// copied out.
+    pub fn decode_serialized_range(
         src: &[u8],
+        range: TimeRange,
         timestamps: &mut Vec<i64>,
         values: &mut Vec<f64>,
     ) -> Result<usize> {
         let (header, data, used) = parse_serialized(src)?;
-        decode_verified(&header, data, timestamps, values)
+        decode_range_verified(&header, data, range, timestamps, values)
             .map_err(|e| serialized_error(SERIALIZED_PREFIX_LEN, e))?;
         Ok(used)
     }
+}
+
+thread_local! {
+    /// A block's values decoded whole, before a time range of them is copied out.
+    static VALUES_SCRATCH: std::cell::RefCell<Vec<f64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// [`decode_verified`] for the samples in `range` only. The timestamps are always decoded and
+/// checked against the header; the values only when some sample is in range. On error nothing
+/// is appended.
+fn decode_range_verified(
+    h: &BlockHeader,
+    data: &[u8],
+    range: TimeRange,
+    timestamps: &mut Vec<i64>,
+    values: &mut Vec<f64>,
+) -> std::result::Result<(), String> {
+    let n = h.rows_count as usize;
+    let (ts_data, vals_data) = data.split_at((h.timestamps_size as usize).min(data.len()));
+    with_decoded_timestamps(ts_data, h.timestamps_codec, n, |ts| {
+        let (first, last) = (ts[0], ts[ts.len() - 1]);
+        if first != h.min_timestamp || last != h.max_timestamp {
+            return Err(format!(
+                "decoded timestamps span {first}..={last}, header says {}..={}",
+                h.min_timestamp, h.max_timestamp
+            ));
+        }
+        let lo = ts.partition_point(|&t| t < range.min_timestamp);
+        let hi = ts.partition_point(|&t| t <= range.max_timestamp).max(lo);
+        if lo == hi {
+            return Ok(());
+        }
+        VALUES_SCRATCH.with_borrow_mut(|vs| {
+            vs.clear();
+            decode_values(vals_data, h.values_codec, n, vs).map_err(|e| e.to_string())?;
+            timestamps.extend_from_slice(&ts[lo..hi]);
+            values.extend_from_slice(&vs[lo..hi]);
+            Ok(())
+        })
+    })
+    .map_err(|e| e.to_string())?
 }
 
 fn serialized_error(location: usize, what: String) -> Error {
@@ -449,5 +495,80 @@ mod tests {
         assert!(err.contains("/data/2024_01/0000000000000001"), "{err}");
         assert!(err.contains("block 17"), "{err}");
         assert!(err.contains("checksum mismatch"), "{err}");
+    }
+
+    /// Decoding a time range of a serialized block gives the full decoding cut to that range,
+    /// for columns the timestamps cache keeps (regular scrapes) and ones it does not (short or
+    /// irregular), and a damaged or truncated block is an error that appends nothing.
+    #[test]
+    fn range_decoding_equals_the_full_decoding_cut_to_the_range() {
+        let regular: Vec<i64> = (0..600).map(|i| 1_000_000 + i * 15_000).collect();
+        let jittered: Vec<i64> = (0..600)
+            .map(|i| 1_000_000 + i * 15_000 + i * i % 13)
+            .collect();
+        let short: Vec<i64> = (0..7).map(|i| 1_000_000 + i * 15_000).collect();
+        for ts in [&regular, &jittered, &short] {
+            let vs: Vec<f64> = (0..ts.len()).map(|i| (i as f64).sqrt()).collect();
+            let mut wire = Vec::new();
+            Block::encode(tsid(3), ts, &vs, 1).to_bytes(&mut wire);
+            let (first, last) = (ts[0], ts[ts.len() - 1]);
+            let ranges = [
+                (i64::MIN, i64::MAX),
+                (first, last),
+                (first - 1, first - 1),
+                (last + 1, last + 1),
+                (first + 20_000, first + 60_000),
+                (last - 300_000, last - 1),
+                (ts[3], ts[3]),
+                (last, last),
+            ];
+            for (min_timestamp, max_timestamp) in ranges {
+                let range = TimeRange {
+                    min_timestamp,
+                    max_timestamp,
+                };
+                // Twice: the second time the timestamps come from the cache.
+                for _ in 0..2 {
+                    let (mut got_ts, mut got_vs) = (vec![-1], vec![-1.0]);
+                    let used =
+                        Block::decode_serialized_range(&wire, range, &mut got_ts, &mut got_vs)
+                            .unwrap();
+                    assert_eq!(used, wire.len());
+                    let want: Vec<(i64, f64)> = ts
+                        .iter()
+                        .zip(&vs)
+                        .filter(|(t, _)| (min_timestamp..=max_timestamp).contains(*t))
+                        .map(|(t, v)| (*t, *v))
+                        .collect();
+                    let got: Vec<(i64, f64)> = got_ts[1..]
+                        .iter()
+                        .copied()
+                        .zip(got_vs[1..].iter().copied())
+                        .collect();
+                    assert_eq!(got, want, "range {min_timestamp}..={max_timestamp}");
+                    assert_eq!((got_ts[0], got_vs[0]), (-1, -1.0), "kept what was there");
+                }
+            }
+            let (mut got_ts, mut got_vs) = (Vec::new(), Vec::new());
+            for cut in 0..wire.len() {
+                assert!(
+                    Block::decode_serialized_range(
+                        &wire[..cut],
+                        TimeRange::ALL,
+                        &mut got_ts,
+                        &mut got_vs
+                    )
+                    .is_err()
+                );
+            }
+            let mut bad = wire.clone();
+            let at = bad.len() - 2;
+            bad[at] ^= 0x10;
+            assert!(
+                Block::decode_serialized_range(&bad, TimeRange::ALL, &mut got_ts, &mut got_vs)
+                    .is_err()
+            );
+            assert!(got_ts.is_empty() && got_vs.is_empty());
+        }
     }
 }

@@ -31,31 +31,59 @@ pub fn decode_timestamps(
     n: usize,
     out: &mut Vec<i64>,
 ) -> Result<(), DecodeError> {
-    let kind = IntKind::from_u8(tag & !ZSTD_FLAG).ok_or_else(|| DecodeError {
+    if !is_cacheable(src, n) {
+        // Straight into `out`: no column to lend, no copy.
+        return decode_uncached(src, tag, int_kind(tag)?, n, out);
+    }
+    with_decoded_timestamps(src, tag, n, |ts| out.extend_from_slice(ts))
+}
+
+fn int_kind(tag: u8) -> Result<IntKind, DecodeError> {
+    IntKind::from_u8(tag & !ZSTD_FLAG).ok_or_else(|| DecodeError {
         what: "timestamps codec tag",
         offset: 0,
         problem: format!("unknown tag {tag:#04x}"),
-    })?;
-    if n < MIN_CACHED_ROWS || src.len() > MAX_CACHED_SRC {
-        return decode_uncached(src, tag, kind, n, out);
+    })
+}
+
+fn is_cacheable(src: &[u8], n: usize) -> bool {
+    n >= MIN_CACHED_ROWS && src.len() <= MAX_CACHED_SRC
+}
+
+/// Decodes `n` timestamps encoded with `tag` from `src` (which must be consumed exactly) and
+/// calls `f` with them, borrowed from this thread's cache or scratch: a reader that needs only
+/// a time range of the column copies only that range. `f` must not decode timestamps itself.
+pub fn with_decoded_timestamps<R>(
+    src: &[u8],
+    tag: u8,
+    n: usize,
+    f: impl FnOnce(&[i64]) -> R,
+) -> Result<R, DecodeError> {
+    let kind = int_kind(tag)?;
+    if !is_cacheable(src, n) {
+        return DECODED.with_borrow_mut(|decoded| {
+            decoded.clear();
+            decode_uncached(src, tag, kind, n, decoded)?;
+            Ok(f(decoded))
+        });
     }
     // Series scraped together share their timestamps column byte for byte: decode it once per
-    // thread and copy it after (a query over a host's 500 series decodes one column, not 500).
+    // thread and lend it after (a query over a host's 500 series decodes one column, not 500).
     let key = cache_key(src, tag, n);
-    let hit = CACHE.with_borrow(|c| match c.entries.get(&key) {
-        Some(e) if e.tag == tag && *e.src == *src && e.decoded.len() == n => {
-            out.extend_from_slice(&e.decoded);
-            true
-        }
-        _ => false,
+    let cached = CACHE.with_borrow(|c| match c.entries.get(&key) {
+        Some(e) if e.tag == tag && *e.src == *src && e.decoded.len() == n => Ok(f(&e.decoded)),
+        _ => Err(f),
     });
-    if hit {
-        return Ok(());
-    }
-    let start = out.len();
-    decode_uncached(src, tag, kind, n, out)?;
-    CACHE.with_borrow_mut(|c| c.put(key, tag, src, &out[start..]));
-    Ok(())
+    let f = match cached {
+        Ok(res) => return Ok(res),
+        Err(f) => f,
+    };
+    DECODED.with_borrow_mut(|decoded| {
+        decoded.clear();
+        decode_uncached(src, tag, kind, n, decoded)?;
+        CACHE.with_borrow_mut(|c| c.put(key, tag, src, decoded));
+        Ok(f(decoded))
+    })
 }
 
 fn decode_uncached(
@@ -123,6 +151,8 @@ impl TimestampsCache {
 
 thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// A column decoded outside the cache, lent to the caller.
+    static DECODED: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
     static CACHE: std::cell::RefCell<TimestampsCache> = std::cell::RefCell::new(TimestampsCache::default());
 }
 
