@@ -178,18 +178,9 @@ impl SelectService for Node {
                     .search(tenant, &matchers, range, max_series)
                     .map_err(storage_error)?;
                 let mut w = SeriesChunkWriter::new();
-                let mut buf = Vec::new();
-                let mut encoded: Vec<(usize, usize)> = Vec::new();
                 while let Some(found) = search.next_series() {
                     let found = found.map_err(storage_error)?;
-                    buf.clear();
-                    encoded.clear();
-                    for b in &found.blocks {
-                        let start = buf.len();
-                        b.to_bytes(&mut buf);
-                        encoded.push((start, buf.len()));
-                    }
-                    w.push_series(&found.name, encoded.iter().map(|&(a, b)| &buf[a..b]));
+                    w.push_blocks(&found.name, &found.blocks);
                     if w.is_full() {
                         check_deadline(deadline)?;
                         chunks.send(w.take())?;

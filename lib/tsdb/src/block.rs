@@ -192,9 +192,14 @@ impl Block {
         self.header.checksum = checksum(&self.header, &self.data);
     }
 
+    /// Length of [`Block::to_bytes`]'s output.
+    pub fn serialized_len(&self) -> usize {
+        SERIALIZED_PREFIX_LEN + BLOCK_HEADER_LEN + self.data.len()
+    }
+
     /// Appends the self-contained serialization (see the module docs).
     pub fn to_bytes(&self, out: &mut Vec<u8>) {
-        out.reserve(SERIALIZED_PREFIX_LEN + BLOCK_HEADER_LEN + self.data.len());
+        out.reserve(self.serialized_len());
         out.extend_from_slice(BLOCK_MAGIC);
         out.push(BLOCK_FORMAT_VERSION);
         self.header.encode(out);
