@@ -127,25 +127,49 @@ impl BitReader<'_> {
         }
     }
 
-    #[inline]
+    /// Reads the next `bits` (0 to 64) bits, most significant first, with one or two
+    /// unaligned big-endian loads instead of a loop over bytes (the loop was a third of a query
+    /// node's XOR decoding).
+    #[inline(always)]
     fn read(&mut self, bits: u32) -> Result<u64, DecodeError> {
-        let mut v = 0u64;
-        let mut left = bits;
-        while left > 0 {
-            let Some(&byte) = self.src.get(self.pos / 8) else {
-                return Err(self.err(format!("need {left} more bits, input ended")));
+        debug_assert!(bits <= 64);
+        let end = self.pos + bits as usize;
+        let byte = self.pos / 8;
+        // The common case: the 8 or 16 bytes from `byte` are all inside the input.
+        if bits != 0 && byte + 16 <= self.src.len() {
+            let skip = (self.pos % 8) as u32;
+            self.pos = end;
+            let word = |at: usize| {
+                let mut eight = [0u8; 8];
+                eight.copy_from_slice(&self.src[at..at + 8]);
+                u64::from_be_bytes(eight)
             };
-            let avail = 8 - (self.pos % 8) as u32;
-            let take = avail.min(left);
-            let chunk = (u64::from(byte) >> (avail - take)) & ((1u64 << take) - 1);
-            v = if take == 64 {
-                chunk
+            return Ok(if skip + bits <= 64 {
+                (word(byte) << skip) >> (64 - bits)
             } else {
-                (v << take) | chunk
-            };
-            left -= take;
-            self.pos += take as usize;
+                let wide = (u128::from(word(byte)) << 64) | u128::from(word(byte + 8));
+                ((wide << skip) >> (128 - bits)) as u64
+            });
         }
+        self.read_near_end(bits)
+    }
+
+    /// [`Self::read`] within 16 bytes of the end of the input, or of 0 bits.
+    #[cold]
+    fn read_near_end(&mut self, bits: u32) -> Result<u64, DecodeError> {
+        let available = self.src.len() * 8;
+        let end = self.pos + bits as usize;
+        if end > available {
+            return Err(self.err(format!(
+                "need {} more bits, input ended",
+                end - available.max(self.pos)
+            )));
+        }
+        let mut v = 0u64;
+        for i in self.pos..end {
+            v = (v << 1) | u64::from(self.src[i / 8] >> (7 - i % 8) & 1);
+        }
+        self.pos = end;
         Ok(v)
     }
 }
@@ -203,7 +227,33 @@ mod tests {
         assert!(decode_xor(&[0, 0, 0, 0, 0, 0, 0, 0, 0x80], 2, &mut back).is_err());
     }
 
+    /// Bit `i` of `src`, most significant first.
+    fn naive_bit(src: &[u8], i: usize) -> u64 {
+        u64::from(src[i / 8] >> (7 - i % 8) & 1)
+    }
+
     proptest! {
+        /// The word-at-a-time reader gives what reading bit by bit gives, for any widths at any
+        /// offsets, and fails exactly when the input runs out.
+        #[test]
+        fn bit_reader_equals_reading_bit_by_bit(
+            src in prop::collection::vec(any::<u8>(), 0..40),
+            widths in prop::collection::vec(0u32..=64, 0..40),
+        ) {
+            let mut r = BitReader { src: &src, pos: 0 };
+            let mut at = 0usize;
+            for w in widths {
+                let got = r.read(w);
+                if at + w as usize > src.len() * 8 {
+                    prop_assert!(got.is_err());
+                    break;
+                }
+                let want = (at..at + w as usize).fold(0u64, |v, i| (v << 1) | naive_bit(&src, i));
+                prop_assert_eq!(got.unwrap(), want);
+                at += w as usize;
+            }
+        }
+
         #[test]
         fn round_trips_any_bits(bits in prop::collection::vec(any::<u64>(), 0..200)) {
             let values: Vec<f64> = bits.iter().map(|b| f64::from_bits(*b)).collect();
