@@ -43,16 +43,30 @@ pub trait SelectService: Send + Sync + 'static {
 /// Sends series chunks of a search to the client.
 #[derive(Debug)]
 pub struct ChunkSender {
-    tx: mpsc::Sender<Vec<u8>>,
+    to: ChunkSink,
+}
+
+/// Where a call's chunks go: to the connection's task while the call runs on the blocking
+/// pool, or kept until a call run on the connection's own thread returns.
+#[derive(Debug)]
+enum ChunkSink {
+    Channel(mpsc::Sender<Vec<u8>>),
+    Held(Vec<Vec<u8>>),
 }
 
 impl ChunkSender {
     /// Sends one encoded chunk ([`crate::series_chunk`]), waiting while the client is behind.
     /// Fails when the client went away.
     pub fn send(&mut self, chunk: Vec<u8>) -> Result<(), ServiceError> {
-        self.tx
-            .blocking_send(chunk)
-            .map_err(|_| ServiceError::new(ErrorCode::Internal, "client went away"))
+        match &mut self.to {
+            ChunkSink::Channel(tx) => tx
+                .blocking_send(chunk)
+                .map_err(|_| ServiceError::new(ErrorCode::Internal, "client went away")),
+            ChunkSink::Held(held) => {
+                held.push(chunk);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -298,23 +312,49 @@ async fn select_call(
         ms => Duration::from_millis(ms).min(config.max_timeout),
     };
     let deadline = Instant::now() + timeout;
-    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
-    let mut sender = ChunkSender { tx };
-    let mut work = tokio::task::spawn_blocking(move || svc.select(kind, deadline, &mut sender));
-    // Forward chunks while the call runs; then send its answer.
-    let result = loop {
-        tokio::select! {
-            chunk = rx.recv() => match chunk {
-                Some(c) => write_frame(conn, FrameType::SeriesChunk, &c, compress).await?,
-                None => break (&mut work).await,
-            },
-            done = &mut work => {
-                while let Some(c) = rx.recv().await {
-                    write_frame(conn, FrameType::SeriesChunk, &c, compress).await?;
-                }
-                break done;
+    // Lookups (everything but a search) answer with one response and no chunk stream: on a
+    // multi-threaded runtime they run on this task's thread (the runtime hands its other tasks
+    // to another worker) instead of hopping to the blocking pool and back, two thread wake-ups
+    // that were a large part of a small lookup's latency. A search streams its chunks while it
+    // runs, so it keeps the pool.
+    let inline = !matches!(kind, select_request::Kind::Search(_))
+        && tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::MultiThread;
+    let result: Result<Result<select_response::Kind, ServiceError>, ()> = if inline {
+        let mut sender = ChunkSender {
+            to: ChunkSink::Held(Vec::new()),
+        };
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(|| svc.select(kind, deadline, &mut sender))
+        }));
+        if let ChunkSink::Held(held) = sender.to {
+            for c in held {
+                write_frame(conn, FrameType::SeriesChunk, &c, compress).await?;
             }
         }
+        done.map_err(|_| ())
+    } else {
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+        let mut sender = ChunkSender {
+            to: ChunkSink::Channel(tx),
+        };
+        let mut work = tokio::task::spawn_blocking(move || svc.select(kind, deadline, &mut sender));
+        // Forward chunks while the call runs; then send its answer.
+        let done = loop {
+            tokio::select! {
+                chunk = rx.recv() => match chunk {
+                    Some(c) => write_frame(conn, FrameType::SeriesChunk, &c, compress).await?,
+                    None => break (&mut work).await,
+                },
+                done = &mut work => {
+                    while let Some(c) = rx.recv().await {
+                        write_frame(conn, FrameType::SeriesChunk, &c, compress).await?;
+                    }
+                    break done;
+                }
+            }
+        };
+        done.map_err(|_| ())
     };
     match result {
         Ok(Ok(kind)) => {

@@ -86,6 +86,24 @@ impl SelectService for Rows {
             select_request::Kind::LabelNames(_) => Ok(select_response::Kind::Strings(StringList {
                 values: vec!["__name__".into(), "job".into()],
             })),
+            // A lookup for the label "panic" panics, as a bug in storage would.
+            select_request::Kind::LabelValues(r) => {
+                assert!(r.label_name != "panic", "test panic");
+                Ok(select_response::Kind::Strings(StringList {
+                    values: vec![r.label_name],
+                }))
+            }
+            // A lookup that streams more chunks than the search channel holds.
+            select_request::Kind::Series(_) => {
+                for i in 0..6 {
+                    let mut w = SeriesChunkWriter::new();
+                    w.push_series(format!("s{i}").as_bytes(), std::iter::empty::<&[u8]>());
+                    chunks.send(w.take())?;
+                }
+                Ok(select_response::Kind::Strings(StringList {
+                    values: vec![],
+                }))
+            }
             _ => Err(ServiceError::new(
                 ErrorCode::InvalidRequest,
                 "not supported by this test service",
@@ -227,6 +245,70 @@ async fn insert_then_stream_select() {
     assert_eq!(err.code(), Some(ErrorCode::ReadOnly));
     assert!(!inserter.is_available());
 
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        h1.await.unwrap();
+        h2.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// Lookups run on the connection's own thread: they answer, a panic in one is an internal
+/// error that leaves the connection usable, and chunks a lookup sends all arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_run_inline_and_survive_a_panic() {
+    let svc = Arc::new(Rows::default());
+    let (_ia, sa, stop, h1, h2) = start(svc).await;
+    let selecter = NodeClient::new(sa, Role::Select, ClientConfig::default());
+    let values = |label: &str| SelectRequest {
+        timeout_ms: 0,
+        kind: Some(select_request::Kind::LabelValues(
+            rpc::messages::LabelValuesRequest {
+                label_name: label.into(),
+                ..Default::default()
+            },
+        )),
+    };
+    for label in ["job", "panic", "instance"] {
+        let got = selecter
+            .select(&values(label), Duration::from_secs(5), |_| Ok(()))
+            .await;
+        match (label, got) {
+            ("panic", Err(e)) => assert_eq!(e.code(), Some(ErrorCode::Internal), "{e}"),
+            (_, Ok(r)) => match r.kind {
+                Some(select_response::Kind::Strings(l)) => assert_eq!(l.values, vec![label]),
+                other => panic!("unexpected answer {other:?}"),
+            },
+            (label, other) => panic!("{label}: unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        selecter.stats().dials,
+        1,
+        "the connection survived the panic"
+    );
+    let series = SelectRequest {
+        timeout_ms: 0,
+        kind: Some(select_request::Kind::Series(
+            rpc::messages::SeriesRequest::default(),
+        )),
+    };
+    let mut names = Vec::new();
+    selecter
+        .select(&series, Duration::from_secs(5), |chunk| {
+            series_chunk::decode(&chunk, |n, _| {
+                names.push(String::from_utf8_lossy(n).into_owned());
+                Ok(())
+            })
+            .map_err(|e| RpcError::Protocol {
+                node: "test".into(),
+                message: e,
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(names, ["s0", "s1", "s2", "s3", "s4", "s5"]);
     stop.send(true).unwrap();
     tokio::time::timeout(Duration::from_secs(5), async {
         h1.await.unwrap();
