@@ -126,7 +126,7 @@ const DECODE_STEP_SERIES: usize = 4096;
 const MIN_SERIES_PER_THREAD: usize = 256;
 
 /// Decodes the labels and blocks of the series `which` of `set` into samples in
-/// `[start_ms, end_ms]`, in index order, spread over the machine's cores (block decoding is
+/// `[start_ms, end_ms]`, in name order, spread over the machine's cores (block decoding is
 /// most of a heavy select's time).
 fn decode_series(
     set: &SeriesSet,

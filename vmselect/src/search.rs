@@ -3,8 +3,8 @@
 //!
 //! As each chunk arrives (while the nodes are still searching) its series are sorted by name;
 //! their names are copied, in that order, into one buffer per chunk and their blocks into
-//! pieces of about [`PIECE_LEN`] bytes; the chunk is then dropped. [`SearchChunks::into_set`] merges the
-//! chunks' sorted runs into one order. Decoding in that order reads every piece front to back,
+//! pieces of about [`PIECE_LEN`] bytes; the chunk is then dropped. [`SearchChunks::into_set`]
+//! merges the chunks' sorted runs into one order. Decoding in that order reads every piece front to back,
 //! so a select frees each piece once it has passed it ([`SeriesSet::release_before`]): the
 //! query node never holds all raw blocks and many decoded samples at once, yet pays one
 //! allocation per piece instead of one per series and per block. The names stay (a few
@@ -39,8 +39,9 @@ struct SeriesAt {
 pub struct SearchChunks {
     /// Per chunk, its series names in sorted order.
     names: Vec<Vec<u8>>,
-    /// Blocks.
+    /// Block bytes, in pieces that a select frees as it passes them.
     pieces: Vec<Vec<u8>>,
+    /// Every block, located in `pieces`.
     blocks: Vec<At>,
     /// Every chunk's series, each chunk's run sorted by name.
     series: Vec<SeriesAt>,
@@ -48,8 +49,11 @@ pub struct SearchChunks {
 
 impl SearchChunks {
     /// Adds one chunk as a node sent it: validates it, sorts its series by name and copies
-    /// them into pieces. A malformed chunk is an error and adds nothing.
+    /// their names and blocks. A malformed chunk is an error and adds nothing.
     pub fn push(&mut self, chunk: Vec<u8>) -> Result<(), String> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
         let mut series: Vec<(&[u8], usize, usize)> = Vec::new();
         let mut blocks: Vec<&[u8]> = Vec::new();
         rpc::series_chunk::decode(&chunk, |name, bs| {
