@@ -387,6 +387,59 @@ fn large_buffers_convert_in_runs_and_early_without_losing_rows() {
     check(&open(dir.path(), &clock));
 }
 
+/// A series' rows always go to the same raw-row shard, whichever call adds them: when the
+/// shards fill and become in-memory parts, each series has one block in one part, not a
+/// piece in every shard's part.
+#[test]
+fn a_series_rows_meet_in_one_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(NOW);
+    let cfg = TableConfig {
+        raw_shards: 4,
+        max_pending_rows: 10_000_000,
+        ..config(&clock)
+    };
+    let t = Table::open(dir.path(), cfg).unwrap();
+    let series = 1000u64;
+    // Batches as scrapes: one timestamp of every series each. 600 timestamps fill each of
+    // the 4 shards (128 Ki rows) once.
+    for i in 0..600i64 {
+        let batch: Vec<_> = (0..series)
+            .map(|m| row(m, NOW - 10_000_000 + i * 15_000, i as f64))
+            .collect();
+        t.add_rows(&batch).unwrap();
+    }
+    let mut st = t.stats();
+    for _ in 0..1000 {
+        if st.inmemory_parts >= 4 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        st = t.stats();
+    }
+    assert_eq!(st.inmemory_parts, 4, "{st:?}");
+    let tsids: Vec<_> = (0..series).map(tsid).collect();
+    let mut search = t.search(&tsids, TimeRange::ALL).unwrap();
+    let mut found = 0;
+    while let Some(s) = search.next_series() {
+        let s = s.unwrap();
+        assert_eq!(
+            s.blocks.len(),
+            1,
+            "series {} in several parts",
+            s.tsid.metric_id
+        );
+        found += 1;
+    }
+    assert_eq!(found, series, "every series has a converted shard");
+    t.force_flush().unwrap();
+    let ids: Vec<u64> = (0..series).collect();
+    assert_eq!(
+        read_all(&t, &ids, TimeRange::ALL).len(),
+        600 * series as usize
+    );
+}
+
 /// Full shard buffers wait for the converter thread while flushes run: a flush takes the
 /// queued ones with the shards, so no row is lost or written twice, whether the table is
 /// flushed, closed, or dropped (rows then come back from the WAL).
