@@ -112,6 +112,18 @@ impl SelectService for Rows {
     }
 }
 
+/// Calls `each(name, block count)` for every series of a search chunk (a select callback).
+fn each_series(chunk: &[u8], mut each: impl FnMut(&[u8], usize)) -> Result<(), RpcError> {
+    series_chunk::decode(chunk, |n, blocks| {
+        each(n, blocks.len());
+        Ok(())
+    })
+    .map_err(|e| RpcError::Protocol {
+        node: "test".into(),
+        message: e,
+    })
+}
+
 async fn start(
     svc: Arc<Rows>,
 ) -> (
@@ -191,14 +203,7 @@ async fn insert_then_stream_select() {
     let mut names = Vec::new();
     let resp = selecter
         .select(&req, Duration::from_secs(5), |chunk| {
-            series_chunk::decode(&chunk, |n, blocks| {
-                names.push((n.to_vec(), blocks.len()));
-                Ok(())
-            })
-            .map_err(|e| RpcError::Protocol {
-                node: "test".into(),
-                message: e,
-            })
+            each_series(&chunk, |n, blocks| names.push((n.to_vec(), blocks)))
         })
         .await
         .unwrap();
@@ -297,13 +302,8 @@ async fn lookups_run_inline_and_survive_a_panic() {
     let mut names = Vec::new();
     selecter
         .select(&series, Duration::from_secs(5), |chunk| {
-            series_chunk::decode(&chunk, |n, _| {
-                names.push(String::from_utf8_lossy(n).into_owned());
-                Ok(())
-            })
-            .map_err(|e| RpcError::Protocol {
-                node: "test".into(),
-                message: e,
+            each_series(&chunk, |n, _| {
+                names.push(String::from_utf8_lossy(n).into_owned())
             })
         })
         .await
