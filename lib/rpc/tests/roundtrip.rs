@@ -124,6 +124,21 @@ fn each_series(chunk: &[u8], mut each: impl FnMut(&[u8], usize)) -> Result<(), R
     })
 }
 
+/// Stops both servers and waits (at most 5 s) for them to end.
+async fn stop_servers(
+    stop: watch::Sender<bool>,
+    h1: tokio::task::JoinHandle<()>,
+    h2: tokio::task::JoinHandle<()>,
+) {
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        h1.await.unwrap();
+        h2.await.unwrap();
+    })
+    .await
+    .unwrap();
+}
+
 async fn start(
     svc: Arc<Rows>,
 ) -> (
@@ -250,13 +265,7 @@ async fn insert_then_stream_select() {
     assert_eq!(err.code(), Some(ErrorCode::ReadOnly));
     assert!(!inserter.is_available());
 
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        h1.await.unwrap();
-        h2.await.unwrap();
-    })
-    .await
-    .unwrap();
+    stop_servers(stop, h1, h2).await;
 }
 
 /// Lookups run on the connection's own thread: they answer, a panic in one is an internal
@@ -309,13 +318,7 @@ async fn lookups_run_inline_and_survive_a_panic() {
         .await
         .unwrap();
     assert_eq!(names, ["s0", "s1", "s2", "s3", "s4", "s5"]);
-    stop.send(true).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), async {
-        h1.await.unwrap();
-        h2.await.unwrap();
-    })
-    .await
-    .unwrap();
+    stop_servers(stop, h1, h2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,11 +178,6 @@ pub struct TableStats {
     pub background_errors: u64,
 }
 
-#[derive(Default)]
-struct Shard {
-    rows: Vec<Row>,
-}
-
 thread_local! {
     /// The WAL record of the batch being added, reused between batches.
     static WAL_SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -212,7 +207,8 @@ pub(crate) struct Shared {
     /// rotates the WAL and takes the buffers: every row in a WAL segment older than the rotation
     /// is then in the flushed buffers.
     gate: RwLock<()>,
-    shards: Vec<Mutex<Shard>>,
+    /// Raw rows, each series' in one shard.
+    shards: Vec<Mutex<Vec<Row>>>,
     pending: AtomicUsize,
     /// Full shard buffers for the converter, pushed under the gate (so a flush holding it
     /// exclusively takes them with the shards) and popped under `flush_lock` (so a flush never
@@ -289,7 +285,7 @@ impl Table {
             }
         }
         let shards = (0..config.raw_shards)
-            .map(|_| Mutex::new(Shard::default()))
+            .map(|_| Mutex::new(Vec::new()))
             .collect::<Vec<_>>();
         let mut replayed: Vec<Row> = Vec::new();
         let wal_dir = dir.join(WAL_DIR);
@@ -427,7 +423,7 @@ impl Table {
                     continue;
                 }
                 let mut shard = lock(&s.shards[index]);
-                let buf = &mut shard.rows;
+                let buf = &mut *shard;
                 // A shard that these rows would overflow is handed, whole, to the converter
                 // thread (still under the gate, so a flush sees it), or converted here when
                 // the converter is behind: raw rows stay bounded whatever the rate, the
@@ -803,18 +799,18 @@ impl Shared {
         let mut taken = 0;
         for shard in &self.shards {
             let mut sh = lock(shard);
-            let n = sh.rows.len();
+            let n = sh.len();
             if n == 0 {
                 continue;
             }
             taken += n;
             if n >= MIN_ROWS_PER_RUN {
-                runs.push(std::mem::replace(&mut sh.rows, self.fresh_rows()));
+                runs.push(std::mem::replace(&mut *sh, self.fresh_rows()));
             } else {
                 if small.capacity() == 0 {
                     small.reserve_exact(MIN_ROWS_PER_RUN);
                 }
-                small.append(&mut sh.rows);
+                small.append(&mut sh);
                 if small.len() >= MIN_ROWS_PER_RUN {
                     runs.push(std::mem::take(&mut small));
                 }
