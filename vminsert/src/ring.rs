@@ -8,25 +8,14 @@
 //! series whose top ranks change (about 1/N of them).
 
 use tsdb::Tenant;
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
-/// The placement key of a series: a hash of its tenant and canonical label set.
+/// The placement key of a series: xxh3-64 of its canonical label set, seeded with its tenant.
 pub fn series_key(tenant: Tenant, canonical_name: &[u8]) -> u64 {
-    // xxh3 of tenant ‖ name, built in a per-thread buffer: no allocation per series.
-    thread_local! {
-        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-    }
-    BUF.with_borrow_mut(|buf| {
-        buf.clear();
-        buf.extend_from_slice(&tenant.account_id.to_be_bytes());
-        buf.extend_from_slice(&tenant.project_id.to_be_bytes());
-        buf.extend_from_slice(canonical_name);
-        let key = xxh3_64(buf);
-        if buf.capacity() > 1 << 16 {
-            *buf = Vec::new();
-        }
-        key
-    })
+    // The tenant as the seed, not as a prefix of the hashed bytes: no copy of the name per
+    // series (the copy and its thread-local buffer were a twelfth of vminsert's ingestion CPU).
+    let seed = (u64::from(tenant.account_id) << 32) | u64::from(tenant.project_id);
+    xxh3_64_with_seed(canonical_name, seed)
 }
 
 /// The set of storage nodes, identified by their addresses as configured (`-storageNode`).
