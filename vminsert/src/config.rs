@@ -83,7 +83,8 @@ pub struct Config {
     #[arg(long = "rpc.insertTimeout", env = "VM_RPC_INSERT_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub insert_timeout: Duration,
 
-    /// Concurrent batches in flight per storage node.
+    /// Most batches in flight per storage node. A second batch goes out beside one in flight
+    /// only once it holds 1 MiB of rows; smaller ones wait and go out together.
     #[arg(
         long = "rpc.sendersPerNode",
         env = "VM_RPC_SENDERS_PER_NODE",
