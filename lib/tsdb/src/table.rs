@@ -405,43 +405,69 @@ impl Table {
             }
             let n = s.shards.len();
             // Metric ids are sequential; the multiplicative hash spreads any other pattern too.
+            // Its top 32 bits scaled to `n` pick the shard: no division per row and pass.
             let shard_of = |r: &Row| {
-                ((r.tsid.metric_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) % n as u64) as usize
+                (((r.tsid.metric_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) * n as u64) >> 32)
+                    as usize
             };
+            let shard_ids: Vec<u32> = batch.iter().map(|r| shard_of(r) as u32).collect();
             let mut counts = vec![0usize; n];
-            for r in batch.iter().filter(|r| keep(r)) {
-                counts[shard_of(r)] += 1;
+            for (r, &shard) in batch.iter().zip(&shard_ids) {
+                if keep(r) {
+                    counts[shard as usize] += 1;
+                }
             }
             s.counters
                 .rows_added
                 .fetch_add(kept as u64, Ordering::Relaxed);
+            // Every shard the batch touches is locked at once (in index order; no other code
+            // holds two), so that the rows are copied in one pass over the batch instead of
+            // one filtering pass per shard, whose shard test mispredicted a branch per row.
+            let mut bufs: Vec<Option<MutexGuard<'_, Vec<Row>>>> = counts
+                .iter()
+                .enumerate()
+                .map(|(index, &here)| (here > 0).then(|| lock(&s.shards[index])))
+                .collect();
             // Full buffers are converted once every shard has its rows: a failed conversion
             // must not keep the batch's other rows out of the shards.
             let mut fulls = Vec::new();
-            for (index, &here) in counts.iter().enumerate() {
-                if here == 0 {
-                    continue;
-                }
-                let mut shard = lock(&s.shards[index]);
-                let buf = &mut *shard;
+            // Per shard touched: its rows before this batch if it was handed on full.
+            let mut taken: Vec<Option<usize>> = vec![None; n];
+            for (index, buf) in bufs.iter_mut().enumerate() {
+                let Some(buf) = buf else { continue };
+                let here = counts[index];
                 // A shard that these rows would overflow is handed, whole, to the converter
                 // thread (still under the gate, so a flush sees it), or converted here when
                 // the converter is behind: raw rows stay bounded whatever the rate, the
                 // caller's answer does not wait for a sort and encode (~16 ms) unless it
                 // must, and the buffer never grows past its size (a reallocation would copy
                 // 6 MiB).
-                let full = (!buf.is_empty() && buf.len() + here > MAX_ROWS_PER_SHARD)
-                    .then(|| std::mem::replace(buf, s.fresh_rows()));
-                buf.extend(batch.iter().filter(|r| keep(r) && shard_of(r) == index));
-                drop(shard);
-                match full {
+                if !buf.is_empty() && buf.len() + here > MAX_ROWS_PER_SHARD {
+                    let full = std::mem::replace(&mut **buf, s.fresh_rows());
+                    taken[index] = Some(full.len());
+                    fulls.push(full);
+                }
+                buf.reserve(here);
+            }
+            for (r, &shard) in batch.iter().zip(&shard_ids) {
+                if keep(r)
+                    && let Some(buf) = &mut bufs[shard as usize]
+                {
+                    buf.push(*r);
+                }
+            }
+            drop(bufs);
+            for (index, &here) in counts.iter().enumerate() {
+                if here == 0 {
+                    continue;
+                }
+                match taken[index] {
                     Some(full) => {
-                        if full.len() > here {
-                            s.pending.fetch_sub(full.len() - here, Ordering::Relaxed);
+                        if full > here {
+                            s.pending.fetch_sub(full - here, Ordering::Relaxed);
                         } else {
-                            s.pending.fetch_add(here - full.len(), Ordering::Relaxed);
+                            s.pending.fetch_add(here - full, Ordering::Relaxed);
                         }
-                        fulls.push(full);
                     }
                     None => {
                         let pending = s.pending.fetch_add(here, Ordering::Relaxed) + here;
