@@ -22,6 +22,7 @@ pub mod part_search;
 pub mod partition;
 pub mod raw_rows;
 pub mod retention;
+pub mod row_buf;
 pub mod storage;
 pub mod table;
 pub mod table_search;

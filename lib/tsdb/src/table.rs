@@ -26,6 +26,7 @@ use crate::merge_policy::MergePolicy;
 use crate::partition::Partition;
 use crate::raw_rows::{Row, decode_wal_record, encode_wal_record};
 use crate::retention::{DropReason, accepted_range, check_timestamp, month_expired};
+use crate::row_buf::RowBuf;
 use crate::time_range::{Month, TimeRange};
 use crate::wal::{FsyncMode, Wal};
 
@@ -208,12 +209,12 @@ pub(crate) struct Shared {
     /// is then in the flushed buffers.
     gate: RwLock<()>,
     /// Raw rows, each series' in one shard.
-    shards: Vec<Mutex<Vec<Row>>>,
+    shards: Vec<Mutex<RowBuf>>,
     pending: AtomicUsize,
     /// Full shard buffers for the converter, pushed under the gate (so a flush holding it
     /// exclusively takes them with the shards) and popped under `flush_lock` (so a flush never
     /// runs while a popped buffer is not yet an in-memory part).
-    full_runs: Mutex<Vec<Vec<Row>>>,
+    full_runs: Mutex<Vec<RowBuf>>,
     convert_wake: (Mutex<bool>, Condvar),
     /// Serializes buffer conversions and flushes.
     flush_lock: Mutex<()>,
@@ -285,7 +286,7 @@ impl Table {
             }
         }
         let shards = (0..config.raw_shards)
-            .map(|_| Mutex::new(Vec::new()))
+            .map(|_| Mutex::new(RowBuf::new()))
             .collect::<Vec<_>>();
         let mut replayed: Vec<Row> = Vec::new();
         let wal_dir = dir.join(WAL_DIR);
@@ -324,7 +325,7 @@ impl Table {
             .store(replayed.len() as u64, Ordering::Relaxed);
         // Replayed rows are searchable as soon as open returns; the first flush makes them
         // durable in file parts and deletes the replayed segments.
-        shared.rows_to_inmemory(replayed)?;
+        shared.rows_to_inmemory_in(&mut replayed)?;
 
         let mut threads = Vec::new();
         let s = Arc::clone(&shared);
@@ -423,7 +424,7 @@ impl Table {
             // Every shard the batch touches is locked at once (in index order; no other code
             // holds two), so that the rows are copied in one pass over the batch instead of
             // one filtering pass per shard, whose shard test mispredicted a branch per row.
-            let mut bufs: Vec<Option<MutexGuard<'_, Vec<Row>>>> = counts
+            let mut bufs: Vec<Option<MutexGuard<'_, RowBuf>>> = counts
                 .iter()
                 .enumerate()
                 .map(|(index, &here)| (here > 0).then(|| lock(&s.shards[index])))
@@ -456,7 +457,8 @@ impl Table {
                     buf.push(*r);
                 }
             }
-            drop(bufs);
+            // Counted before the shards are unlocked: a flush that takes these rows subtracts
+            // them, and must not find them uncounted.
             for (index, &here) in counts.iter().enumerate() {
                 if here == 0 {
                     continue;
@@ -479,6 +481,7 @@ impl Table {
                     }
                 }
             }
+            drop(bufs);
             for full in fulls {
                 let mut queue = lock(&s.full_runs);
                 if queue.len() < MAX_QUEUED_RUNS {
@@ -682,7 +685,7 @@ impl Shared {
     }
 
     /// Takes the full shard buffers that wait for the converter.
-    fn take_queued_runs(&self) -> Vec<Vec<Row>> {
+    fn take_queued_runs(&self) -> Vec<RowBuf> {
         std::mem::take(&mut *lock(&self.full_runs))
     }
 
@@ -819,9 +822,9 @@ impl Shared {
     /// Takes every shard's buffered rows as runs of at least [`MIN_ROWS_PER_RUN`] rows (small
     /// shards are joined; large ones are taken whole, never copied into one big vector, and get
     /// a shard-sized buffer).
-    fn take_raw_rows(&self) -> Vec<Vec<Row>> {
-        let mut runs: Vec<Vec<Row>> = Vec::new();
-        let mut small: Vec<Row> = Vec::new();
+    fn take_raw_rows(&self) -> Vec<RowBuf> {
+        let mut runs: Vec<RowBuf> = Vec::new();
+        let mut small = RowBuf::new();
         let mut taken = 0;
         for shard in &self.shards {
             let mut sh = lock(shard);
@@ -834,9 +837,10 @@ impl Shared {
                 runs.push(std::mem::replace(&mut *sh, self.fresh_rows()));
             } else {
                 if small.capacity() == 0 {
-                    small.reserve_exact(MIN_ROWS_PER_RUN);
+                    small.reserve(MIN_ROWS_PER_RUN);
                 }
-                small.append(&mut sh);
+                small.extend_from_slice(sh.as_slice());
+                sh.clear();
                 if small.len() >= MIN_ROWS_PER_RUN {
                     runs.push(std::mem::take(&mut small));
                 }
@@ -851,21 +855,20 @@ impl Shared {
 
     /// Turns runs of rows into in-memory parts, one per run and month; each run is freed
     /// as soon as its part is made.
-    fn runs_to_inmemory(&self, runs: Vec<Vec<Row>>) -> Result<()> {
+    fn runs_to_inmemory(&self, runs: Vec<RowBuf>) -> Result<()> {
         for run in runs {
             self.rows_to_inmemory(run)?;
         }
         Ok(())
     }
 
-    /// Turns rows into in-memory parts, one per month.
-    fn rows_to_inmemory(&self, mut rows: Vec<Row>) -> Result<()> {
-        self.rows_to_inmemory_in(&mut rows)
+    /// Turns rows into in-memory parts, one per month, and frees their buffer.
+    fn rows_to_inmemory(&self, mut rows: RowBuf) -> Result<()> {
+        self.rows_to_inmemory_in(rows.as_mut_slice())
     }
 
-    /// Turns `rows` into in-memory parts, one per month, leaving `rows` empty (its
-    /// allocation kept, for reuse).
-    fn rows_to_inmemory_in(&self, rows: &mut Vec<Row>) -> Result<()> {
+    /// Turns `rows` into in-memory parts, one per month (`rows` is left in any order).
+    fn rows_to_inmemory_in(&self, rows: &mut [Row]) -> Result<()> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -875,13 +878,12 @@ impl Shared {
         let month = Month::of_timestamp(min);
         if month == Month::of_timestamp(max) {
             let id = self.next_inmemory_id.fetch_add(1, Ordering::Relaxed);
-            let part = inmemory_part_from_rows(id, rows, self.config.dedup_interval_ms);
-            rows.clear();
-            self.partition(month)?.add_inmemory(part?);
+            let part = inmemory_part_from_rows(id, rows, self.config.dedup_interval_ms)?;
+            self.partition(month)?.add_inmemory(part);
             return Ok(());
         }
         let mut by_month: BTreeMap<Month, Vec<Row>> = BTreeMap::new();
-        for r in rows.drain(..) {
+        for &r in rows.iter() {
             by_month
                 .entry(Month::of_timestamp(r.timestamp))
                 .or_default()
@@ -895,11 +897,12 @@ impl Shared {
         Ok(())
     }
 
-    /// An empty buffer for a shard that was just taken. (Keeping emptied buffers for reuse
-    /// saved ~5 % of vmstorage's ingestion CPU in page faults but kept ~30 MiB more resident
-    /// per node; memory won.)
-    fn fresh_rows(&self) -> Vec<Row> {
-        Vec::with_capacity(MAX_ROWS_PER_SHARD)
+    /// An empty buffer for a shard that was just taken, in huge pages where the kernel
+    /// gives them ([`RowBuf`]): the page faults of a fresh buffer in small pages were ~8 % of
+    /// vmstorage's ingestion CPU. (Keeping emptied buffers for reuse saved as much but kept
+    /// ~30 MiB more resident per node.)
+    fn fresh_rows(&self) -> RowBuf {
+        RowBuf::with_capacity(MAX_ROWS_PER_SHARD)
     }
 
     fn convert_pending(&self) -> Result<()> {
@@ -943,7 +946,7 @@ impl Shared {
         let c = &self.counters;
         let mut st = TableStats {
             pending_rows: (self.pending.load(Ordering::Relaxed)
-                + lock(&self.full_runs).iter().map(Vec::len).sum::<usize>())
+                + lock(&self.full_runs).iter().map(RowBuf::len).sum::<usize>())
                 as u64,
             rows_added: c.rows_added.load(Ordering::Relaxed),
             rows_replayed: c.rows_replayed.load(Ordering::Relaxed),
