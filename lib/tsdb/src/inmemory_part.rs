@@ -121,18 +121,11 @@ const COUNTING_SPAN_MIN: u64 = 1 << 16;
 /// than one tenant, ids spread too wide, more than `u32::MAX` rows, or a metric id that turns
 /// out to carry two Tsids.
 fn group_by_metric_id(rows: &[Row]) -> Option<SeriesOrder> {
-    let first = rows.first()?;
     let n = u32::try_from(rows.len()).ok()?;
-    let tenant = first.tsid.tenant;
-    let (mut min_id, mut max_id) = (u64::MAX, 0u64);
-    let mut one_tenant = true;
-    for r in rows {
-        one_tenant &= r.tsid.tenant == tenant;
-        min_id = min_id.min(r.tsid.metric_id);
-        max_id = max_id.max(r.tsid.metric_id);
-    }
-    let span = max_id - min_id;
-    if !one_tenant || span >= (u64::from(n) * COUNTING_SPAN_PER_ROW).max(COUNTING_SPAN_MIN) {
+    let bounds = RunBounds::of(rows)?;
+    let min_id = bounds.min_id;
+    let span = bounds.max_id - min_id;
+    if !bounds.one_tenant || span >= (u64::from(n) * COUNTING_SPAN_PER_ROW).max(COUNTING_SPAN_MIN) {
         return None;
     }
     let ids = span as usize + 1;
@@ -184,6 +177,38 @@ fn group_by_metric_id(rows: &[Row]) -> Option<SeriesOrder> {
     })
 }
 
+/// What the fast paths of [`series_order`] check a run against, in one scan.
+struct RunBounds {
+    /// Every row has the first row's tenant.
+    one_tenant: bool,
+    min_id: u64,
+    max_id: u64,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl RunBounds {
+    /// The bounds of `rows`; `None` when there are none.
+    fn of(rows: &[Row]) -> Option<Self> {
+        let tenant = rows.first()?.tsid.tenant;
+        let mut b = RunBounds {
+            one_tenant: true,
+            min_id: u64::MAX,
+            max_id: 0,
+            min_ts: i64::MAX,
+            max_ts: i64::MIN,
+        };
+        for r in rows {
+            b.one_tenant &= r.tsid.tenant == tenant;
+            b.min_id = b.min_id.min(r.tsid.metric_id);
+            b.max_id = b.max_id.max(r.tsid.metric_id);
+            b.min_ts = b.min_ts.min(r.timestamp);
+            b.max_ts = b.max_ts.max(r.timestamp);
+        }
+        Some(b)
+    }
+}
+
 /// Sorts `rows` so that each series' rows are adjacent and in timestamp order, and returns
 /// the series' row ranges in Tsid order: the order of blocks in a part.
 ///
@@ -205,18 +230,13 @@ fn sort_into_series(rows: &mut [Row]) -> Vec<Range<usize>> {
 /// The fast path of [`sort_into_series`]; `None` when it does not apply (rows then in any
 /// order).
 fn sort_by_compact_key(rows: &mut [Row]) -> Option<Vec<Range<usize>>> {
-    let first = rows.first()?;
-    let tenant = first.tsid.tenant;
-    let (mut min_id, mut max_id) = (u64::MAX, 0u64);
-    let (mut min_ts, mut max_ts) = (i64::MAX, i64::MIN);
-    let mut one_tenant = true;
-    for r in rows.iter() {
-        one_tenant &= r.tsid.tenant == tenant;
-        min_id = min_id.min(r.tsid.metric_id);
-        max_id = max_id.max(r.tsid.metric_id);
-        min_ts = min_ts.min(r.timestamp);
-        max_ts = max_ts.max(r.timestamp);
-    }
+    let RunBounds {
+        one_tenant,
+        min_id,
+        max_id,
+        min_ts,
+        max_ts,
+    } = RunBounds::of(rows)?;
     let fits = |span: u64| span <= u64::from(u32::MAX);
     if !one_tenant || !fits(max_id - min_id) || !fits(max_ts.abs_diff(min_ts)) {
         return None;
