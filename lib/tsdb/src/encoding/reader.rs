@@ -58,10 +58,26 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The error of a read of `n` bytes past the end; out of line, so that the reads that
+    /// succeed stay small enough to inline into the decoders of other crates.
+    #[cold]
+    #[inline(never)]
+    fn short(&self, n: usize, what: &'static str) -> DecodeError {
+        self.err(what, format!("need {n} bytes, {} left", self.remaining()))
+    }
+
+    /// The error of a varint that is truncated or too long.
+    #[cold]
+    #[inline(never)]
+    fn bad_varint(&self, what: &'static str) -> DecodeError {
+        self.err(what, "truncated or overlong varint".to_owned())
+    }
+
     /// Reads `n` bytes.
+    #[inline]
     pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
         if n > self.remaining() {
-            return Err(self.err(what, format!("need {n} bytes, {} left", self.remaining())));
+            return Err(self.short(n, what));
         }
         let out = &self.src[self.pos..self.pos + n];
         self.pos += n;
@@ -69,6 +85,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads a fixed-size array.
+    #[inline]
     pub fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], DecodeError> {
         let b = self.bytes(N, what)?;
         let mut out = [0u8; N];
@@ -77,16 +94,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads one byte.
+    #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8, DecodeError> {
         Ok(self.array::<1>(what)?[0])
     }
 
     /// Reads a little-endian `u32`.
+    #[inline]
     pub fn u32_le(&mut self, what: &'static str) -> Result<u32, DecodeError> {
         Ok(u32::from_le_bytes(self.array(what)?))
     }
 
     /// Reads a little-endian `u64`.
+    #[inline]
     pub fn u64_le(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         Ok(u64::from_le_bytes(self.array(what)?))
     }
@@ -107,17 +127,19 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads an unsigned LEB128 varint.
+    #[inline]
     pub fn uvarint(&mut self, what: &'static str) -> Result<u64, DecodeError> {
         match get_uvarint(self.rest()) {
             Some((v, n)) => {
                 self.pos += n;
                 Ok(v)
             }
-            None => Err(self.err(what, "truncated or overlong varint".to_owned())),
+            None => Err(self.bad_varint(what)),
         }
     }
 
     /// Reads a zigzag varint.
+    #[inline]
     pub fn varint(&mut self, what: &'static str) -> Result<i64, DecodeError> {
         self.uvarint(what).map(zigzag_decode)
     }
@@ -149,7 +171,7 @@ impl<'a> Reader<'a> {
                 }
                 None => {
                     self.pos += pos;
-                    return Err(self.err(what, "truncated or overlong varint".to_owned()));
+                    return Err(self.bad_varint(what));
                 }
             }
         }
@@ -159,23 +181,32 @@ impl<'a> Reader<'a> {
 
     /// Reads an unsigned varint that must fit in `usize` and not exceed `max`: for lengths and
     /// counts, so that a hostile length never drives an allocation.
+    #[inline]
     pub fn len(&mut self, max: usize, what: &'static str) -> Result<usize, DecodeError> {
         let start = self.pos;
         let v = self.uvarint(what)?;
         match usize::try_from(v) {
             Ok(n) if n <= max => Ok(n),
-            _ => Err(DecodeError {
-                what,
-                offset: start,
-                problem: format!("{v} exceeds limit {max}"),
-            }),
+            _ => Err(too_large(what, start, v, max)),
         }
     }
 
     /// Reads a varint length, then that many bytes.
+    #[inline]
     pub fn len_prefixed(&mut self, what: &'static str) -> Result<&'a [u8], DecodeError> {
         let n = self.len(self.remaining(), what)?;
         self.bytes(n, what)
+    }
+}
+
+/// The error of a length or count over its limit.
+#[cold]
+#[inline(never)]
+fn too_large(what: &'static str, offset: usize, v: u64, max: usize) -> DecodeError {
+    DecodeError {
+        what,
+        offset,
+        problem: format!("{v} exceeds limit {max}"),
     }
 }
 
